@@ -1,0 +1,64 @@
+/* ledger.c - see ledger.h. */
+#include "ledger.h"
+
+#include <stdio.h>
+
+#include "buffer.h"
+
+ledger the_ledger;
+
+void ledger_add(volatile LONG64 *counter, LONG64 delta)
+{
+    InterlockedExchangeAdd64(counter, delta);
+}
+
+/* A 64-bit read is not atomic on 32-bit x86: read through an interlocked operation. */
+static LONG64 ledger_read(volatile LONG64 *counter)
+{
+    return InterlockedCompareExchange64(counter, 0, 0);
+}
+
+static void account_buffer(long long delta)
+{
+    ledger_add(&the_ledger.buffer_bytes, delta);
+}
+
+void ledger_init(void)
+{
+    ZeroMemory((void *)&the_ledger, sizeof the_ledger);
+    buffer_set_accounting(account_buffer);
+}
+
+LONG64 ledger_pending(op_kind kind)
+{
+    LONG64 pending = 0;
+    int k;
+    for (k = 0; k < OP_KINDS; k++) {
+        if (kind == OP_KINDS || kind == (op_kind)k)
+            pending += ledger_read(&the_ledger.posted[k]) - ledger_read(&the_ledger.completed[k])
+                     - ledger_read(&the_ledger.failed[k]);
+    }
+    return pending;
+}
+
+int ledger_json(char *dst, size_t size, const char *stage)
+{
+    static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
+    int n, k;
+
+    n = snprintf(dst, size,
+                 "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
+                 "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld",
+                 stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
+                 ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
+                 ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes));
+    for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++)
+        n += snprintf(dst + n, size - n,
+                      ",\"%s\":{\"posted\":%lld,\"completed\":%lld,\"failed\":%lld,\"pending\":%lld}",
+                      kind_names[k], ledger_read(&the_ledger.posted[k]),
+                      ledger_read(&the_ledger.completed[k]), ledger_read(&the_ledger.failed[k]),
+                      ledger_pending((op_kind)k));
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld}", ledger_pending(OP_KINDS));
+    return (n > 0 && (size_t)n < size) ? n : -1;
+}

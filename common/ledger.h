@@ -1,0 +1,37 @@
+/* ledger.h - the counters behind GET /stats.
+ *
+ * Every stage keeps the same ledger so a test (or a reader with a browser) can check
+ * the answer to "when may I free?": after every client has gone, live_connections and
+ * the pending operations must come back to zero. Counters are updated with Interlocked
+ * operations, so any worker thread may touch them. */
+#ifndef LEDGER_H
+#define LEDGER_H
+
+#include <windows.h>
+#include <stddef.h>
+
+typedef enum { OP_RECV, OP_SEND, OP_ACCEPT, OP_KINDS } op_kind;
+
+typedef struct ledger {
+    volatile LONG64 accepted;          /* connections accepted since start */
+    volatile LONG64 live_connections;  /* connections not yet freed */
+    volatile LONG64 requests;          /* requests answered (errors included) */
+    volatile LONG64 bytes_in;          /* bytes received */
+    volatile LONG64 bytes_out;         /* bytes sent */
+    volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage held now */
+    volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
+    volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
+    volatile LONG64 failed[OP_KINDS];    /* ...or failed (dequeued with an error, or never queued) */
+} ledger;
+
+extern ledger the_ledger;
+
+/* Install the buffer accounting hook (buffer_bytes) and reset the counters. */
+void ledger_init(void);
+void ledger_add(volatile LONG64 *counter, LONG64 delta);
+/* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
+LONG64 ledger_pending(op_kind kind);
+/* The /stats JSON object (one line, no newline) for stage `stage`. */
+int  ledger_json(char *dst, size_t size, const char *stage);
+
+#endif

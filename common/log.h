@@ -1,0 +1,33 @@
+/* log.h - the server's log: one line per event, thread-safe, to stderr.
+ *
+ *   [  12.345] [tid 0x1a4] #7 recv completed 375 bytes
+ *
+ * time since start, the thread, the connection number (omitted when 0), the event.
+ * Levels: -q errors only; default adds connection events; -v adds every posted and
+ * completed operation. Error numbers are printed with their names from a table,
+ * because FormatMessage has no text for many of them under Wine. */
+#ifndef LOG_H
+#define LOG_H
+
+#include <windows.h>
+
+typedef enum { LOG_QUIET = 0, LOG_DEFAULT = 1, LOG_VERBOSE = 2 } log_level;
+
+#if defined(__GNUC__)
+#define LOG_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define LOG_PRINTF(a, b)
+#endif
+
+void log_init(log_level level);
+int  log_enabled(log_level level);
+/* Connection events (accepted, closed, ...): shown unless -q. */
+void log_event(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
+/* Every posted and completed operation: shown with -v. */
+void log_op(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
+/* Errors: always shown; "<event>: NAME (number)" for the Win32/Winsock error err. */
+void log_error(long conn_id, DWORD err, const char *fmt, ...) LOG_PRINTF(3, 4);
+/* "ERROR_OPERATION_ABORTED (995)", "WSAECONNRESET (10054)", "error 1234" when unknown. */
+const char *error_name(DWORD err, char *buf, size_t size);
+
+#endif

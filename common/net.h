@@ -1,0 +1,32 @@
+/* net.h - command line, Winsock start-up and the listening socket: the same in every stage. */
+#ifndef NET_H
+#define NET_H
+
+#include <winsock2.h>
+#include "log.h"
+
+typedef struct options {
+    const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (loopback: no firewall prompt) */
+    unsigned short port;       /* -p PORT, default 8080; 0 picks a free port */
+    int            threads;    /* -t N (04+), default 2 x processors */
+    int            accepts;    /* -a N (05+), AcceptEx requests kept pending, default 32 */
+    int            drain_ms;   /* --drain-ms N (06), default 5000 */
+    int            idle_ms;    /* --idle-ms N (06), default 30000 */
+    log_level      level;      /* -v / -q */
+} options;
+
+/* Which options a stage takes beyond -p -b -v -q. */
+#define TAKES_THREADS  1u
+#define TAKES_ACCEPTS  2u
+#define TAKES_SHUTDOWN 4u
+
+/* Parse argv; prints usage and exits 2 on a bad argument, exits 0 on -h. */
+void   options_parse(int argc, char **argv, unsigned takes, options *opt);
+/* WSAStartup(2.2), or a message and exit 1. */
+void   net_start(void);
+/* A listening socket on opt's address (overlapped, SO_EXCLUSIVEADDRUSE), or a clear
+ * message and exit 1 (port in use, bad address). Prints
+ * "<stage> listening on http://ADDR:PORT/" on stdout with the real port. */
+SOCKET net_listen(const options *opt, const char *stage);
+
+#endif

@@ -1,0 +1,88 @@
+# shellcheck shell=bash
+# tests/lib.sh - shared by tests/scenario/run.sh and tests/browser/run.sh (source it).
+#
+# Start a stage's server under Wine and learn its port, stop it, look for a Wine crash
+# report in its log, run the ledger probe, and print the result lines that the top-level
+# runner counts: "PASS name" and "FAIL name: reason" (nothing else starts with those).
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=../tools/wine-env.sh
+. "$top/tools/wine-env.sh"
+build=${BUILD_DIR:-$top/build}              # the top Makefile's $(BUILD)
+SCENARIOS=${SCENARIOS:-$build/tests/scenarios}
+failures=0
+
+pass() { echo "PASS $*"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+
+server_exe() { echo "$build/$1/server.exe"; }
+
+# The stage's log: the server's stdout and stderr (a Wine crash report goes to either),
+# one section per start. LOG_PREFIX keeps the browser test's logs apart.
+server_log() { echo "$build/tests/${LOG_PREFIX:-}$1.log"; }
+
+# server_start STAGE: start build/STAGE/server.exe -p 0 under Wine and wait (60 s at most)
+# for its "listening on" line. Sets SERVER_PID and SERVER_PORT; returns 1 on failure.
+server_start() {
+    local stage=$1 log seen deadline=$((SECONDS + 60))
+    log=$(server_log "$stage")
+    mkdir -p "$(dirname "$log")"
+    seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
+    echo "=== $(date +%T) $stage started by ${0##*/}" >>"$log"
+    wine "$(server_exe "$stage")" -p 0 >>"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PORT=
+    while [ -z "$SERVER_PORT" ]; do
+        if ! server_alive || [ $SECONDS -ge $deadline ]; then
+            server_stop
+            return 1
+        fi
+        sleep 0.1
+        # the port of the first "listening on" line after the ones earlier starts printed
+        SERVER_PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*/' "$log" |
+                      sed -n "$((seen + 1))s|.*:\([0-9]*\)/\$|\1|p")
+    done
+}
+
+# Bash reaps a finished background job itself, so kill -0 fails once the server is gone.
+server_alive() { [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; }
+
+# server_stop: SIGTERM, then SIGKILL after 5 s. Sets SERVER_STATUS (its exit status).
+server_stop() {
+    SERVER_STATUS=
+    [ -n "${SERVER_PID:-}" ] || return 0
+    kill "$SERVER_PID" 2>/dev/null || true
+    for _ in $(seq 50); do
+        server_alive || break
+        sleep 0.1
+    done
+    kill -9 "$SERVER_PID" 2>/dev/null || true
+    SERVER_STATUS=0
+    wait "$SERVER_PID" 2>/dev/null || SERVER_STATUS=$?
+    SERVER_PID=
+}
+
+# crash_report STAGE: the first line of a Wine crash report in the stage's log, if any.
+crash_report() {
+    grep -m1 -E 'Unhandled exception|page fault|^wine: |Backtrace' "$(server_log "$1")" || true
+}
+
+# ledger_check [EXPECTED_ACCEPTED]: the ledger probe (see scenarios.c, ledger-zero).
+# Returns its status; sets LEDGER_OUT (its line) and LEDGER_ACCEPTED (the server's
+# "accepted" counter as last seen, or empty).
+ledger_check() {
+    local rc=0 args=(-p "$SERVER_PORT" ledger-zero)
+    [ -z "${1:-}" ] || args+=(--expect-accepted "$1")
+    LEDGER_OUT=$(timeout -k 5 60 "$SCENARIOS" "${args[@]}") || rc=$?
+    LEDGER_ACCEPTED=$(grep -o 'accepted=[0-9]*' <<<"$LEDGER_OUT" | head -n 1 | cut -d= -f2)
+    return $rc
+}
+
+# The part of a scenarios line after "NAME conns=N: ".
+detail_of() { sed -n 's/^[A-Z]* [^ ]* conns=[0-9]*: //p' <<<"$1"; }
+
+require_scenarios() {
+    [ -x "$SCENARIOS" ] && return 0
+    echo "$SCENARIOS is not built: make build/tests/scenarios (or set SCENARIOS)" >&2
+    exit 2
+}
