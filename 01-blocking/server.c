@@ -1,0 +1,166 @@
+/* 01-blocking: the baseline. One connection at a time, with blocking calls.
+ *
+ * main accepts a connection and serves it to the end with blocking recv() and send():
+ * bytes go into a work buffer, every whole request at its front is answered (requests
+ * may arrive in pieces or several in one recv), each response is sent in full (send()
+ * may take less than asked), and the connection stays open for the next request.
+ * It also fixes the small mistakes of a first attempt (C12): see common/net.c for the
+ * listening socket (&yes, SO_EXCLUSIVEADDRUSE, every call checked) and common/http.c
+ * for an HTTP/1.1 keep-alive answer instead of HTTP/1.0 to a keep-alive browser.
+ * Limitation: while one client holds its connection open, nobody else is served. */
+
+/*** stage ***/
+
+#include <winsock2.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "ledger.h"
+#include "log.h"
+#include "net.h"
+
+#define READ_SIZE 4096  /* bytes asked of one recv */
+
+static const stage_info STAGE = {
+    "01-blocking",
+    "a correct blocking server: framing, full sends, keep-alive, every call checked.",
+    "one connection at a time: while one client keeps its connection open, nobody else is served.",
+};
+
+/*** connection ***/
+
+typedef struct conn {
+    SOCKET sock;
+    long   id;   /* its number in the log */
+    buffer in;   /* work buffer: bytes received and not yet answered */
+    buffer out;  /* response bytes not yet sent */
+} conn;
+
+static conn *conn_new(SOCKET sock, long id)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->sock = sock;
+    c->id = id;
+    /* A request is at most a header block and a body; one more read must fit behind it. */
+    buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
+    buffer_init(&c->out, HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    ledger_add(&the_ledger.live_connections, 1);
+    return c;
+}
+
+static void conn_free(conn *c)
+{
+    closesocket(c->sock);
+    buffer_release(&c->in);
+    buffer_release(&c->out);
+    ledger_add(&the_ledger.live_connections, -1);
+    log_event(c->id, "closed");
+    free(c);
+}
+
+/*** sending ***/
+
+/* send() may take fewer bytes than asked: loop until the whole response is gone. */
+static int send_all(conn *c)
+{
+    while (c->out.len > 0) {
+        int n = send(c->sock, buffer_begin(&c->out), c->out.len > INT_MAX ? INT_MAX : (int)c->out.len, 0);
+        if (n == SOCKET_ERROR) {
+            log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
+            return -1;
+        }
+        buffer_consume(&c->out, (size_t)n);
+        ledger_add(&the_ledger.bytes_out, n);
+    }
+    return 0;
+}
+
+/*** receiving ***/
+
+/* Append what the peer sent to the work buffer: >0 bytes, 0 the peer closed (FIN), <0 error. */
+static int recv_some(conn *c)
+{
+    char *room = buffer_reserve(&c->in, READ_SIZE);
+    int n;
+    if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
+        return -1;
+    n = recv(c->sock, room, READ_SIZE, 0);
+    if (n > 0) {
+        buffer_commit(&c->in, (size_t)n);
+        ledger_add(&the_ledger.bytes_in, n);
+    } else if (n == 0) {
+        log_event(c->id, "peer closed (FIN)");
+    } else {
+        log_error(c->id, (DWORD)WSAGetLastError(), "recv failed");
+    }
+    return n;
+}
+
+/*** requests ***/
+
+/* Answer every whole request at the front of the work buffer, in order.
+ * Returns 1 to keep the connection, 0 to close it. */
+static int serve_requests(conn *c)
+{
+    http_request req;
+    while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        int keep = app_respond(&req, &c->out);
+        log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
+        if (keep < 0 || send_all(c) != 0 || keep == 0)
+            return 0;
+        buffer_consume(&c->in, req.total_len);
+    }
+    return 1;
+}
+
+/*** serving ***/
+
+/* The whole life of one connection, on main's thread: nobody else is served meanwhile. */
+static void serve_connection(conn *c)
+{
+    while (recv_some(c) > 0 && serve_requests(c))
+        ;
+    conn_free(c);
+}
+
+/*** accepting ***/
+
+static void accept_loop(SOCKET listener)
+{
+    long next_id = 1;
+    for (;;) {
+        conn *c;
+        SOCKET sock = accept(listener, NULL, NULL);
+        if (sock == INVALID_SOCKET) {
+            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            continue;
+        }
+        ledger_add(&the_ledger.accepted, 1);
+        c = conn_new(sock, next_id++);
+        if (c == NULL) {
+            log_error(0, ERROR_NOT_ENOUGH_MEMORY, "no memory for a connection");
+            closesocket(sock);
+            continue;
+        }
+        log_event(c->id, "accepted");
+        serve_connection(c);
+    }
+}
+
+/*** main ***/
+
+int main(int argc, char **argv)
+{
+    options opt;
+    SOCKET listener;
+
+    options_parse(argc, argv, 0, &opt);
+    net_start();
+    app_init(&STAGE);
+    listener = net_listen(&opt, STAGE.name);
+    accept_loop(listener);
+    return 0;
+}

@@ -1,0 +1,79 @@
+# iocp-stages - build, run and test the six stages.   `make help` lists the targets.
+#
+# On Linux the servers are cross-compiled with mingw-w64 and run under Wine (prefix in
+# build/wine); under MSYS2 on Windows they are built with gcc and run natively.
+
+BUILD  := build
+STAGES := $(patsubst %/server.c,%,$(sort $(wildcard [0-9][0-9]-*/server.c)))
+NEWEST := $(lastword $(STAGES))
+
+ifeq ($(OS),Windows_NT)
+CC     := gcc
+CC32   := i686-w64-mingw32-gcc
+RUNNER :=
+else
+CC     := x86_64-w64-mingw32-gcc
+CC32   := i686-w64-mingw32-gcc
+RUNNER := . tools/wine-env.sh && wine_ready && exec wine
+endif
+
+CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1 -Icommon
+LDLIBS  := -lws2_32 -lmswsock
+COMMON  := $(wildcard common/*.c)
+HEADERS := $(wildcard common/*.h)
+
+SERVERS   := $(foreach s,$(STAGES),$(BUILD)/$(s)/server.exe)
+SERVERS32 := $(foreach s,$(STAGES),$(BUILD)/i686/$(s)/server.exe)
+
+.PHONY: all servers check-x86 run diff test help clean deps
+all: servers
+
+# Install what a fresh Debian machine lacks (or say what to install), once per make run.
+deps:
+	@bash tools/deps.sh
+
+servers: $(SERVERS)
+
+$(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+
+# 32-bit build: catches ULONG-for-ULONG_PTR completion keys and pointer-size mistakes.
+check-x86: $(SERVERS32)
+$(BUILD)/i686/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC32) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+
+# make run [STAGE=01|01-blocking] [ARGS="-v"]
+STAGE ?= $(NEWEST)
+RUN_STAGE = $(firstword $(filter $(STAGE) $(STAGE)-%,$(STAGES)))
+run: servers
+	@test -n "$(RUN_STAGE)" || { echo "no stage '$(STAGE)'; stages: $(STAGES)"; exit 2; }
+	@echo "Starting $(RUN_STAGE): open the URL it prints in a browser. Ctrl+C stops it."
+	@$(RUNNER) $(BUILD)/$(RUN_STAGE)/server.exe $(ARGS)
+
+# make diff A=01 B=02
+diff:
+	@a=$(firstword $(filter $(A) $(A)-%,$(STAGES))); b=$(firstword $(filter $(B) $(B)-%,$(STAGES))); \
+	test -n "$$a" -a -n "$$b" || { echo "usage: make diff A=01 B=02 (stages: $(STAGES))"; exit 2; }; \
+	diff -u $$a/server.c $$b/server.c || true
+
+include tests/unit/rules.mk
+include tests/scenario/rules.mk
+
+# Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
+test: servers check-x86
+	@bash tools/test-all.sh
+
+help:
+	@echo "make              build every stage: $(BUILD)/NN-name/server.exe"
+	@echo "make run [STAGE=01] [ARGS=-v]   start a stage's server (default: $(NEWEST))"
+	@echo "make diff A=01 B=02             the lesson between two stages"
+	@echo "make test         every test; ends with 'N passed, N failed'"
+	@echo "make check-x86    build every stage for 32-bit x86 too"
+	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
+	@echo "make clean"
+
+clean:
+	@if [ -d $(BUILD)/wine ]; then (. tools/wine-env.sh && wine_reset); fi
+	rm -rf $(BUILD)
