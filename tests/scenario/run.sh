@@ -58,8 +58,14 @@ run_scenario() {
         start_server "$stage" || true
     else
         [ -z "$accepted" ] || [ -z "$conns" ] || want=$((accepted + conns))
-        ledger_check "$want" || reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT")"
-        accepted=$LEDGER_ACCEPTED
+        if ledger_check "$want"; then
+            accepted=$LEDGER_ACCEPTED
+        else
+            # leaked or hung: a fresh server, so the next scenario starts clean
+            reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT") (server restarted)"
+            server_stop
+            start_server "$stage" || true
+        fi
     fi
 
     if [ -n "$reason" ]; then
