@@ -20,7 +20,8 @@
 #include "log.h"
 #include "net.h"
 
-#define READ_SIZE 4096  /* bytes asked of one recv */
+#define READ_SIZE  4096   /* bytes asked of one recv */
+#define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
 
 static const stage_info STAGE = {
     "01-blocking",
@@ -63,11 +64,13 @@ static void conn_free(conn *c)
 
 /*** sending ***/
 
-/* send() may take fewer bytes than asked: loop until the whole response is gone. */
+/* send() may take fewer bytes than asked: loop until the whole response is gone.
+ * At most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer
+ * that reset the connection was seen never to return (scenario reset-mid-response). */
 static int send_all(conn *c)
 {
     while (c->out.len > 0) {
-        int n = send(c->sock, buffer_begin(&c->out), c->out.len > INT_MAX ? INT_MAX : (int)c->out.len, 0);
+        int n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
             return -1;
