@@ -1,0 +1,325 @@
+/* 03-recv-send: WSASend becomes overlapped too; a read and a send in flight at once (C5-C8).
+ *
+ * Each operation has its own context, io_op: an OVERLAPPED (first), its kind, its
+ * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD finds
+ * the io_op and its kind says whether a read or a send completed: nothing is guessed.
+ * Responses wait in a send queue; one WSASend is in flight at a time and a short
+ * completion posts the rest. Every post is counted in pending_ops; closing cancels what
+ * is in flight, and the connection is freed only when it is closing and the last of
+ * its completions has come out of the port, whatever error that completion carries.
+ * Limitation: one worker thread; a request whose handler blocks (/sleep) holds everyone. */
+
+/*** stage ***/
+
+#include <winsock2.h>
+#include <limits.h>
+#include <stdlib.h>
+
+#include "app.h"
+#include "ledger.h"
+#include "log.h"
+#include "net.h"
+
+#define READ_SIZE  4096   /* bytes asked of one recv */
+
+static const stage_info STAGE = {
+    "03-recv-send",
+    "overlapped sends: one io_op per operation, a send queue, and a pending count that says when to free.",
+    "one worker thread: while one request's handler blocks (/sleep), nobody else is served.",
+};
+
+/*** connection ***/
+
+typedef enum { IO_RECV, IO_SEND } io_kind;
+
+/* One posted operation. The OVERLAPPED and the memory it points at belong to the
+ * system from the post until its completion is dequeued: one io_op per operation. */
+typedef struct io_op {
+    OVERLAPPED   ov;    /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
+    io_kind      kind;
+    struct conn *conn;
+    buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
+} io_op;
+
+typedef struct conn {
+    SOCKET sock;
+    long   id;              /* its number in the log */
+    io_op  recv_op;         /* at most one read in flight... */
+    io_op  send_op;         /* ...and at most one send */
+    int    pending_ops;     /* posted and not yet dequeued: free only at 0 */
+    int    sending;         /* a WSASend is in flight */
+    int    closing;         /* closesocket done; waiting for pending_ops to reach 0 */
+    int    close_after_send;/* close once the send queue is empty (Connection: close, FIN) */
+    buffer in;              /* work buffer: bytes received and not yet answered */
+    buffer send_queue;      /* responses waiting for the send in flight to finish */
+} conn;
+
+static conn *conn_new(SOCKET sock, long id)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    c->sock = sock;
+    c->id = id;
+    c->recv_op.kind = IO_RECV;
+    c->recv_op.conn = c;
+    c->send_op.kind = IO_SEND;
+    c->send_op.conn = c;
+    /* A request is at most a header block and a body; one more read must fit behind it. */
+    buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
+    buffer_init(&c->send_queue, HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->send_op.data, HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    ledger_add(&the_ledger.live_connections, 1);
+    return c;
+}
+
+static void conn_free(conn *c)
+{
+    buffer_release(&c->in);
+    buffer_release(&c->send_queue);
+    buffer_release(&c->send_op.data);
+    ledger_add(&the_ledger.live_connections, -1);
+    log_event(c->id, "freed");
+    free(c);
+}
+
+/* Start closing, or go on closing: cancel what is in flight (under Wine, closesocket
+ * alone does not complete a send the peer is not reading), then free the connection
+ * once the last pending completion has been dequeued. Nothing touches c after that. */
+static void conn_close(conn *c)
+{
+    if (!c->closing) {
+        c->closing = 1;
+        if (c->pending_ops > 0)
+            CancelIoEx((HANDLE)c->sock, NULL);
+        closesocket(c->sock);
+        log_event(c->id, "closed, %d operation(s) still pending", c->pending_ops);
+    }
+    if (c->pending_ops == 0)
+        conn_free(c);
+}
+
+/*** sending ***/
+
+/* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
+ * what a short completion left in the op, else the whole send queue, moved under the op.
+ * 0 posted or nothing to send, -1 failed (no completion will come). */
+static int post_send(conn *c)
+{
+    io_op *op = &c->send_op;
+    WSABUF wsabuf;
+    if (c->sending)
+        return 0;
+    if (op->data.len == 0)
+        buffer_swap(&op->data, &c->send_queue);
+    if (op->data.len == 0)
+        return 0;
+    wsabuf.buf = buffer_begin(&op->data);
+    wsabuf.len = (ULONG)op->data.len;
+    ZeroMemory(&op->ov, sizeof op->ov);
+    c->sending = 1;
+    c->pending_ops++;
+    ledger_add(&the_ledger.posted[OP_SEND], 1);
+    log_op(c->id, "send posted %lu bytes", wsabuf.len);
+    if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
+        && WSAGetLastError() != WSA_IO_PENDING) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
+        ledger_add(&the_ledger.failed[OP_SEND], 1);
+        c->sending = 0;
+        c->pending_ops--;
+        return -1;
+    }
+    return 0;
+}
+
+/*** receiving ***/
+
+/* Post one read into the tail of the work buffer. Its result is not here: it comes out of
+ * the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
+ * means no completion will come, so the caller cleans up. 0 posted, -1 not. */
+static int post_recv(conn *c)
+{
+    WSABUF wsabuf;
+    DWORD flags = 0;
+    char *room = buffer_reserve(&c->in, READ_SIZE);
+    if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
+        return -1;
+    wsabuf.buf = room;
+    wsabuf.len = READ_SIZE;
+    ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
+    c->pending_ops++;
+    ledger_add(&the_ledger.posted[OP_RECV], 1);
+    /* Log first: once posted, the completion may be handled (and c freed) at once. */
+    log_op(c->id, "recv posted");
+    if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
+        && WSAGetLastError() != WSA_IO_PENDING) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
+        ledger_add(&the_ledger.failed[OP_RECV], 1);
+        c->pending_ops--;
+        return -1;
+    }
+    return 0;
+}
+
+/*** requests ***/
+
+/* Answer every whole request at the front of the work buffer, in order, into the send
+ * queue, and start sending. 1: keep reading; 0: close once sent; -1: close now. */
+static int serve_requests(conn *c)
+{
+    http_request req;
+    int keep = 1;
+    while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        keep = app_respond(&req, &c->send_queue);
+        log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
+        if (keep == 1)
+            buffer_consume(&c->in, req.total_len);
+    }
+    if (keep < 0 || post_send(c) != 0)
+        return -1;
+    return keep;
+}
+
+/*** completions ***/
+
+/* No more requests: close as soon as the responses already queued are sent. */
+static void close_when_sent(conn *c)
+{
+    c->close_after_send = 1;
+    if (!c->sending)
+        conn_close(c);
+}
+
+static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
+{
+    c->pending_ops--;
+    if (err != 0) {  /* failed, whatever the code: this operation is over */
+        ledger_add(&the_ledger.failed[OP_RECV], 1);
+        log_error(c->id, err, "recv failed");
+        conn_close(c);
+        return;
+    }
+    ledger_add(&the_ledger.completed[OP_RECV], 1);
+    log_op(c->id, "recv completed %lu bytes", bytes);
+    if (c->closing) {  /* completed before the cancel reached it: still only to be counted */
+        conn_close(c);
+        return;
+    }
+    if (bytes == 0) {  /* the peer's FIN: it sends no more, but may still read */
+        log_event(c->id, "peer closed (FIN)");
+        close_when_sent(c);
+        return;
+    }
+    buffer_commit(&c->in, bytes);
+    ledger_add(&the_ledger.bytes_in, bytes);
+    switch (serve_requests(c)) {
+    case 1:
+        if (post_recv(c) != 0)
+            conn_close(c);
+        break;
+    case 0:
+        close_when_sent(c);
+        break;
+    default:
+        conn_close(c);
+    }
+}
+
+static void on_send_completed(conn *c, DWORD bytes, DWORD err)
+{
+    c->pending_ops--;
+    c->sending = 0;
+    if (err != 0) {
+        ledger_add(&the_ledger.failed[OP_SEND], 1);
+        log_error(c->id, err, "send failed");
+        conn_close(c);
+        return;
+    }
+    ledger_add(&the_ledger.completed[OP_SEND], 1);
+    log_op(c->id, "send completed %lu bytes", bytes);
+    ledger_add(&the_ledger.bytes_out, bytes);
+    buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
+    if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
+        conn_close(c);
+}
+
+static DWORD WINAPI worker(LPVOID port)
+{
+    for (;;) {
+        /* Reset the out-variables: after a failure they are not all written. */
+        DWORD bytes = 0;
+        ULONG_PTR key = 0;
+        OVERLAPPED *ov = NULL;
+        io_op *op;
+        BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
+        DWORD err = ok ? 0 : GetLastError();
+        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+            log_error(0, err, "GetQueuedCompletionStatus failed");
+            return 1;
+        }
+        /* The OVERLAPPED names the operation; its kind says read or send. */
+        op = CONTAINING_RECORD(ov, io_op, ov);
+        if (op->kind == IO_RECV)
+            on_recv_completed(op->conn, bytes, err);
+        else
+            on_send_completed(op->conn, bytes, err);
+    }
+}
+
+/*** accepting ***/
+
+static void accept_loop(SOCKET listener, HANDLE port)
+{
+    long next_id = 1;
+    for (;;) {
+        conn *c;
+        SOCKET sock = accept(listener, NULL, NULL);
+        if (sock == INVALID_SOCKET) {
+            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            continue;
+        }
+        ledger_add(&the_ledger.accepted, 1);
+        c = conn_new(sock, next_id++);
+        if (c == NULL) {
+            log_error(0, ERROR_NOT_ENOUGH_MEMORY, "no memory for a connection");
+            closesocket(sock);
+            continue;
+        }
+        log_event(c->id, "accepted");
+        /* The same call that created the port associates the socket with it. */
+        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL) {
+            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+            conn_close(c);
+            continue;
+        }
+        if (post_recv(c) != 0)
+            conn_close(c);
+    }
+}
+
+/*** main ***/
+
+int main(int argc, char **argv)
+{
+    options opt;
+    SOCKET listener;
+    HANDLE port, thread;
+
+    options_parse(argc, argv, 0, &opt);
+    net_start();
+    app_init(&STAGE);
+    listener = net_listen(&opt, STAGE.name);
+    /* A new port, not yet associated with any handle; one thread runs its completions. */
+    port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
+    if (port == NULL) {
+        log_error(0, GetLastError(), "CreateIoCompletionPort failed");
+        return 1;
+    }
+    thread = CreateThread(NULL, 0, worker, port, 0, NULL);
+    if (thread == NULL) {
+        log_error(0, GetLastError(), "CreateThread failed");
+        return 1;
+    }
+    accept_loop(listener, port);
+    return 0;
+}
