@@ -205,9 +205,10 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
         conn_close(c);
         return;
     }
-    if (bytes == 0) {  /* the peer's FIN: it sends no more, but may still read */
+    if (bytes == 0) {  /* the peer's FIN. Under Wine a reset peer looks the same, and a send
+                        * pending to it never completes: so cancel it rather than wait (NOTES). */
         log_event(c->id, "peer closed (FIN)");
-        close_when_sent(c);
+        conn_close(c);
         return;
     }
     buffer_commit(&c->in, bytes);
