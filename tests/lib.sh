@@ -62,6 +62,13 @@ server_stop() {
     SERVER_PID=
 }
 
+# wine_reset from tools/wine-env.sh, bounded: its `wineserver -w` would wait for as long
+# as anything else keeps using the prefix.
+wine_stop() {
+    # shellcheck disable=SC2016   # $1 is expanded by the inner bash
+    timeout -k 5 30 bash -c '. "$1"; wine_reset' bash "$top/tools/wine-env.sh" || true
+}
+
 # crash_report STAGE: the first line of a Wine crash report in the stage's log, if any.
 crash_report() {
     grep -m1 -E 'Unhandled exception|page fault|^wine: |Backtrace' "$(server_log "$1")" || true

@@ -19,7 +19,7 @@ CHROMIUM=${CHROMIUM:-chromium}
 LOAD_S=${LOAD_S:-60}    # Chromium's whole run, at most
 LOG_PREFIX=browser-     # server logs: build/tests/browser-STAGE.log
 profile=$(mktemp -d)
-trap 'server_stop; wine_reset; rm -rf "$profile"' EXIT
+trap 'server_stop; wine_stop; rm -rf "$profile"' EXIT
 
 # browse URL DOM_FILE: Chromium dumps the loaded page's DOM; a fresh profile each time.
 browse() {

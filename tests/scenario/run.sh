@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 map=$here/expect.map
 require_scenarios
-trap 'server_stop; wine_reset' EXIT
+trap 'server_stop; wine_stop' EXIT
 
 declare -A cell    # cell[scenario/stage]: pass, stall, FAIL, skip or -
 rows=()            # scenarios in map order, then the per-stage checks

@@ -861,35 +861,32 @@ static void blocks_others(const void *arg)
  * N plus the probes made so far. The detail shows "accepted" for the next check. */
 static void ledger_zero(const void *arg)
 {
-    long long start = now_ms(), accepted = 0, live = 0, pending = 0;
-    int probes = 0;
-    char *json = NULL;
+    long long start = now_ms();
     (void)arg;
 
     for (int probe = 1;; probe++) {
-        probes = probe;
         conn c = conn_open("probe");
         response r;
+        long long accepted, live, pending, want;
+
         send_get(&c, "/stats", "Connection: close\r\n");
         r = expect_response(&c, 200, REPLY_MS);
         conn_close(&c);
-        free(json);
-        json = r.body;
-        accepted = stat_num(json, "accepted");
-        live = stat_num(json, "live_connections");
-        pending = stat_num(json, "recv.pending") + stat_num(json, "send.pending");
-        if (expect_accepted >= 0 && accepted > expect_accepted + probe)
-            FAIL("accepted=%lld: %lld more connections than were opened: %s", accepted,
-                 accepted - expect_accepted - probe, json);
-        if (live == 1 && pending <= 1 && (expect_accepted < 0 || accepted == expect_accepted + probe))
+        accepted = stat_num(r.body, "accepted");
+        live = stat_num(r.body, "live_connections");
+        pending = stat_num(r.body, "recv.pending") + stat_num(r.body, "send.pending");
+        want = expect_accepted >= 0 ? expect_accepted + probe : accepted;
+        if (accepted > want)
+            FAIL("accepted=%lld, %lld more connections than were opened: %s", accepted,
+                 accepted - want, r.body);
+        if (live == 1 && pending <= 1 && accepted == want)
             finish(R_PASS, "accepted=%lld", accepted);
         if (now_ms() - start > 10000)
-            break;
+            FAIL("accepted=%lld (want %lld), live_connections=%lld (want 1), recv+send "
+                 "pending=%lld (want <= 1) after 10 s: %s", accepted, want, live, pending, r.body);
+        response_free(&r);
         sleep_ms(200);
     }
-    FAIL("accepted=%lld (want %lld) after 10 s, live_connections=%lld (want 1), "
-         "recv+send pending=%lld (want <= 1): %s", accepted,
-         expect_accepted >= 0 ? expect_accepted + probes : accepted, live, pending, json);
 }
 
 typedef struct scenario {
