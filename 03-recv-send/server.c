@@ -49,7 +49,7 @@ typedef struct conn {
     int    pending_ops;     /* posted and not yet dequeued: free only at 0 */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; waiting for pending_ops to reach 0 */
-    int    close_after_send;/* close once the send queue is empty (Connection: close, FIN) */
+    int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
 } conn;
