@@ -3,8 +3,10 @@
 # The prefix lives in build/wine, never in ~/.wine; it is created once. Wine's own
 # chatter is silenced (WINEDEBUG=-all) unless the caller set WINEDEBUG already.
 # Use: . tools/wine-env.sh; wine_ready; wine build/01-blocking/server.exe -p 0
+# IOCP_WINEPREFIX names another prefix (two test runs at once each need their own:
+# wine_reset stops every program of its prefix).
 top=$(cd "$(dirname "${BASH_SOURCE[0]:-$0}")/.." && pwd)
-export WINEPREFIX="$top/build/wine"
+export WINEPREFIX="${IOCP_WINEPREFIX:-$top/build/wine}"
 export WINEARCH=win64
 export WINEDEBUG="${WINEDEBUG:--all}"
 export WINEDLLOVERRIDES="${WINEDLLOVERRIDES:-mscoree,mshtml=}"  # no Mono/Gecko install prompts
