@@ -22,6 +22,13 @@ LDLIBS  := -lws2_32 -lmswsock
 COMMON  := $(wildcard common/*.c)
 HEADERS := $(wildcard common/*.h)
 
+# make DEBUG=1 ...: every io_op is checked on post, dequeue and free (common/opcheck.h);
+# built apart, in build/debug, so both builds can be tested in one run.
+ifeq ($(DEBUG),1)
+BUILD   := build/debug
+CFLAGS  += -DIOCP_DEBUG
+endif
+
 SERVERS   := $(foreach s,$(STAGES),$(BUILD)/$(s)/server.exe)
 SERVERS32 := $(foreach s,$(STAGES),$(BUILD)/i686/$(s)/server.exe)
 
@@ -71,6 +78,7 @@ help:
 	@echo "make diff A=01 B=02             the lesson between two stages"
 	@echo "make test         every test; ends with 'N passed, N failed'"
 	@echo "make check-x86    build every stage for 32-bit x86 too"
+	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make clean"
 

@@ -4,7 +4,8 @@
  * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD finds
  * the io_op and its kind says whether a read or a send completed: nothing is guessed.
  * Responses wait in a send queue; one WSASend is in flight at a time and a short
- * completion posts the rest. Every post is counted in pending_ops; closing cancels what
+ * completion posts the rest; while responses pile up, the connection stops reading (the
+ * peer waits in TCP: backpressure). Every post is counted in pending_ops; closing cancels what
  * is in flight, and the connection is freed only when it is closing and the last of
  * its completions has come out of the port, whatever error that completion carries.
  * Limitation: one worker thread; a request whose handler blocks (/sleep) holds everyone. */
@@ -19,8 +20,10 @@
 #include "ledger.h"
 #include "log.h"
 #include "net.h"
+#include "opcheck.h"
 
-#define READ_SIZE  4096   /* bytes asked of one recv */
+#define READ_SIZE   4096         /* bytes asked of one recv */
+#define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
 
 static const stage_info STAGE = {
     "03-recv-send",
@@ -39,6 +42,7 @@ typedef struct io_op {
     io_kind      kind;
     struct conn *conn;
     buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
+    op_check     check; /* make DEBUG=1: posted/completed/freed checked (common/opcheck.h) */
 } io_op;
 
 typedef struct conn {
@@ -47,6 +51,7 @@ typedef struct conn {
     io_op  recv_op;         /* at most one read in flight... */
     io_op  send_op;         /* ...and at most one send */
     int    pending_ops;     /* posted and not yet dequeued: free only at 0 */
+    int    receiving;       /* a WSARecv is in flight */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; waiting for pending_ops to reach 0 */
     int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
@@ -65,10 +70,13 @@ static conn *conn_new(SOCKET sock, long id)
     c->recv_op.conn = c;
     c->send_op.kind = IO_SEND;
     c->send_op.conn = c;
-    /* A request is at most a header block and a body; one more read must fit behind it. */
+    opcheck_init(&c->recv_op.check);
+    opcheck_init(&c->send_op.check);
+    /* A request is at most a header block and a body; one more read must fit behind it.
+     * The queue takes one more response, up to /big's, once it is under QUEUE_HIGH. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
-    buffer_init(&c->send_queue, HTTP_MAX_BIG + HTTP_MAX_HEADER);
-    buffer_init(&c->send_op.data, HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
     return c;
 }
@@ -78,6 +86,8 @@ static void conn_free(conn *c)
     buffer_release(&c->in);
     buffer_release(&c->send_queue);
     buffer_release(&c->send_op.data);
+    opcheck_free(&c->recv_op.check);
+    opcheck_free(&c->send_op.check);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -119,12 +129,14 @@ static int post_send(conn *c)
     ZeroMemory(&op->ov, sizeof op->ov);
     c->sending = 1;
     c->pending_ops++;
+    opcheck_post(&op->check, c->id, "send");
     ledger_add(&the_ledger.posted[OP_SEND], 1);
     log_op(c->id, "send posted %lu bytes", wsabuf.len);
     if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
         log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
         ledger_add(&the_ledger.failed[OP_SEND], 1);
+        opcheck_done(&op->check);
         c->sending = 0;
         c->pending_ops--;
         return -1;
@@ -147,7 +159,9 @@ static int post_recv(conn *c)
     wsabuf.buf = room;
     wsabuf.len = READ_SIZE;
     ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
+    c->receiving = 1;
     c->pending_ops++;
+    opcheck_post(&c->recv_op.check, c->id, "recv");
     ledger_add(&the_ledger.posted[OP_RECV], 1);
     /* Log first: once posted, the completion may be handled (and c freed) at once. */
     log_op(c->id, "recv posted");
@@ -155,6 +169,8 @@ static int post_recv(conn *c)
         && WSAGetLastError() != WSA_IO_PENDING) {
         log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
         ledger_add(&the_ledger.failed[OP_RECV], 1);
+        opcheck_done(&c->recv_op.check);
+        c->receiving = 0;
         c->pending_ops--;
         return -1;
     }
@@ -163,13 +179,18 @@ static int post_recv(conn *c)
 
 /*** requests ***/
 
-/* Answer every whole request at the front of the work buffer, in order, into the send
- * queue, and start sending. 1: keep reading; 0: close once sent; -1: close now. */
+/* Answer the whole requests at the front of the work buffer, in order, into the send
+ * queue, and start sending. 1: all answered, read more; 2: some held back while
+ * QUEUE_HIGH bytes wait to be sent; 0: close once sent; -1: close now. */
 static int serve_requests(conn *c)
 {
     http_request req;
     int keep = 1;
     while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        if (c->send_queue.len >= QUEUE_HIGH) {
+            keep = 2;
+            break;
+        }
         keep = app_respond(&req, &c->send_queue);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
@@ -190,9 +211,30 @@ static void close_when_sent(conn *c)
         conn_close(c);
 }
 
+/* After a completion that leaves the connection open: answer what is whole, then read
+ * more. While requests are held back the connection does not read: a peer that pipelines
+ * faster than it reads waits in TCP (backpressure); the send completion calls this again. */
+static void serve_then_read(conn *c)
+{
+    switch (serve_requests(c)) {
+    case 1:
+        if (!c->receiving && post_recv(c) != 0)
+            conn_close(c);
+        break;
+    case 2:
+        break;
+    case 0:
+        close_when_sent(c);
+        break;
+    default:
+        conn_close(c);
+    }
+}
+
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
     c->pending_ops--;
+    c->receiving = 0;
     if (err != 0) {  /* failed, whatever the code: this operation is over */
         ledger_add(&the_ledger.failed[OP_RECV], 1);
         log_error(c->id, err, "recv failed");
@@ -213,17 +255,7 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     }
     buffer_commit(&c->in, bytes);
     ledger_add(&the_ledger.bytes_in, bytes);
-    switch (serve_requests(c)) {
-    case 1:
-        if (post_recv(c) != 0)
-            conn_close(c);
-        break;
-    case 0:
-        close_when_sent(c);
-        break;
-    default:
-        conn_close(c);
-    }
+    serve_then_read(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
@@ -242,6 +274,8 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
     if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
         conn_close(c);
+    else if (!c->close_after_send)
+        serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
 }
 
 static DWORD WINAPI worker(LPVOID port)
@@ -260,6 +294,7 @@ static DWORD WINAPI worker(LPVOID port)
         }
         /* The OVERLAPPED names the operation; its kind says read or send. */
         op = CONTAINING_RECORD(ov, io_op, ov);
+        opcheck_done(&op->check);
         if (op->kind == IO_RECV)
             on_recv_completed(op->conn, bytes, err);
         else
