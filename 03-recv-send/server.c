@@ -4,10 +4,10 @@
  * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD finds
  * the io_op and its kind says whether a read or a send completed: nothing is guessed.
  * Responses wait in a send queue; one WSASend is in flight at a time and a short
- * completion posts the rest; while responses pile up, the connection stops reading (the
- * peer waits in TCP: backpressure). Every post is counted in pending_ops; closing cancels what
- * is in flight, and the connection is freed only when it is closing and the last of
- * its completions has come out of the port, whatever error that completion carries.
+ * completion posts the rest; while responses pile up, the connection stops reading
+ * (the peer waits in TCP: backpressure). Every post is counted in pending_ops; closing
+ * cancels what is in flight, and the connection is freed only when it is closing and
+ * the last of its completions has come out of the port, whatever error it carries.
  * Limitation: one worker thread; a request whose handler blocks (/sleep) holds everyone. */
 
 /*** stage ***/
