@@ -67,6 +67,10 @@ diff:
 
 include tests/unit/rules.mk
 include tests/scenario/rules.mk
+include tests/load/rules.mk
+include tests/shutdown/rules.mk
+include tests/notes/rules.mk
+include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
 test: servers check-x86
@@ -78,8 +82,12 @@ help:
 	@echo "make diff A=01 B=02             the lesson between two stages"
 	@echo "make test         every test; ends with 'N passed, N failed'"
 	@echo "make check-x86    build every stage for 32-bit x86 too"
+	@echo "make bench        req/s, latency, idle-connection memory of every stage vs a reference: $(BUILD)/bench.md"
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
+	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
+	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
+	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
 	@echo "make clean"
 
 clean:

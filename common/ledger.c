@@ -13,7 +13,7 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta)
 }
 
 /* A 64-bit read is not atomic on 32-bit x86: read through an interlocked operation. */
-static LONG64 ledger_read(volatile LONG64 *counter)
+LONG64 ledger_read(volatile LONG64 *counter)
 {
     return InterlockedCompareExchange64(counter, 0, 0);
 }

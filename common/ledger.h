@@ -29,6 +29,8 @@ extern ledger the_ledger;
 /* Install the buffer accounting hook (buffer_bytes) and reset the counters. */
 void ledger_init(void);
 void ledger_add(volatile LONG64 *counter, LONG64 delta);
+/* One counter, read whole (a 64-bit read is two on 32-bit x86). */
+LONG64 ledger_read(volatile LONG64 *counter);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
 /* The /stats JSON object (one line, no newline) for stage `stage`. */

@@ -85,8 +85,8 @@ ledger_check() {
     return $rc
 }
 
-# The part of a scenarios line after "NAME conns=N: ".
-detail_of() { sed -n 's/^[A-Z]* [^ ]* conns=[0-9]*: //p' <<<"$1"; }
+# The part of a scenarios line after "NAME conns=N: " (or "conns=LO..HI: ", see scenarios.c).
+detail_of() { sed -n 's/^[A-Z]* [^ ]* conns=[0-9.]*: //p' <<<"$1"; }
 
 require_scenarios() {
     [ -x "$SCENARIOS" ] && return 0

@@ -5,7 +5,7 @@ set -u
 cd "$(dirname "$0")/.."
 mkdir -p build
 passed=0 failed=0
-for suite in unit-test fuzz-test scenario-test browser-test; do
+for suite in unit-test fuzz-test scenario-test browser-test load-test shutdown-test check-notes; do
     echo "== $suite"
     log=build/$suite.out
     make --no-print-directory -s "$suite" 2>&1 | tee "$log"

@@ -9,7 +9,9 @@
 #   PASS 01-blocking/pipeline-20
 #   PASS 01-blocking/idle-blocks-others (expected stall)
 #   FAIL 02-recv-only/big-8m: <reason>
-# and at the end a table, scenario x stage. Exit status 1 if anything failed.
+#   PASS 03-recv-send/stress-mixed#2          (a map row "stress-mixed*3": runs 1 to 3)
+# and at the end a table, scenario x stage, and the time taken. Exit status 1 if anything
+# failed. Under a result, indented, the scenario's own line when it has a detail.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
@@ -18,9 +20,31 @@ map=$here/expect.map
 require_scenarios
 trap 'server_stop; wine_stop' EXIT
 
-declare -A cell    # cell[scenario/stage]: pass, stall, FAIL, skip or -
-rows=()            # scenarios in map order, then the per-stage checks
+declare -A cell    # cell[label/stage]: pass, stall, FAIL, skip or -
+rows=()            # labels in map order, then the per-stage checks
 accepted=          # the server's "accepted" counter after the last ledger check
+
+# labels ROW: what a map row runs as. "name" runs once as itself; "name*K" runs K times,
+# as name#1 .. name#K (a stress scenario repeated to shake out races), each followed by
+# its own ledger check.
+labels() {
+    local name=${1%\**} i
+    if [ "$name" = "$1" ]; then echo "$1"; return; fi
+    for ((i = 1; i <= ${1##*\*}; i++)); do echo "$name#$i"; done
+}
+
+# want_accepted LINE: the ledger check's --expect-accepted for a scenario's result line.
+# conns=N: "accepted" must grow by exactly N. conns=LO..HI: the scenario reset HI-LO
+# connections before any answer came on them (right after connect, or after half a
+# request), which a server may never count (an AcceptEx can fail for them), so any
+# growth from LO to HI is right. Empty when unknown.
+want_accepted() {
+    local range lo hi
+    range=$(sed -n 's/^[A-Z]* [^ ]* conns=\([0-9.]*\).*/\1/p' <<<"$1")
+    [ -n "$accepted" ] && [ -n "$range" ] || return 0
+    lo=${range%..*} hi=${range#*..}
+    if [ "$lo" = "$hi" ]; then echo $((accepted + lo)); else echo "$((accepted + lo))..$((accepted + hi))"; fi
+}
 
 # expectations STAGE: "scenario expectation" lines, from the stage's column of the map.
 expectations() {
@@ -38,9 +62,10 @@ start_server() {
     accepted=$LEDGER_ACCEPTED
 }
 
-# run_scenario STAGE NAME EXPECT: one scenario, then the ledger check; one result line.
+# run_scenario STAGE NAME EXPECT LABEL: one scenario, then the ledger check; one result
+# line for LABEL (the name, or name#i for a repeated one).
 run_scenario() {
-    local stage=$1 name=$2 expect=$3 out rc=0 conns detail reason='' want=''
+    local stage=$1 name=$2 expect=$3 label=$4 out rc=0 detail reason='' want
     out=$(timeout -k 5 60 "$SCENARIOS" -p "$SERVER_PORT" "$name") || rc=$?
     detail=$(detail_of "$out")
     case $expect/$rc in
@@ -51,13 +76,12 @@ run_scenario() {
         *) reason="scenarios exited with status $rc: ${out:-no output}" ;;
     esac
 
-    conns=$(sed -n 's/^[A-Z]* [^ ]* conns=\([0-9]*\).*/\1/p' <<<"$out")
+    want=$(want_accepted "$out")
     if ! server_alive; then
         server_stop
         reason="${reason:+$reason; }the server died (exit status $SERVER_STATUS)"
         start_server "$stage" || true
     else
-        [ -z "$accepted" ] || [ -z "$conns" ] || want=$((accepted + conns))
         if ledger_check "$want"; then
             accepted=$LEDGER_ACCEPTED
         else
@@ -69,15 +93,17 @@ run_scenario() {
     fi
 
     if [ -n "$reason" ]; then
-        fail "$stage/$name" "$reason"
-        cell[$name/$stage]=FAIL
+        fail "$stage/$label" "$reason"
+        cell[$label/$stage]=FAIL
     elif [ "$expect" = stall ]; then
-        pass "$stage/$name (expected stall)"
-        cell[$name/$stage]=stall
+        pass "$stage/$label (expected stall)"
+        cell[$label/$stage]=stall
     else
-        pass "$stage/$name"
-        cell[$name/$stage]=pass
+        pass "$stage/$label"
+        cell[$label/$stage]=pass
     fi
+    # what it saw (figures, a seed): indented, so that the runner's count ignores it
+    [ -n "$reason" ] || [ -z "$detail" ] || echo "    $out"
 }
 
 # check STAGE CHECK REASON: a per-stage check; REASON empty means it passed.
@@ -86,14 +112,13 @@ check() {
 }
 
 run_stage() {
-    local stage=$1 name expect plan crash
+    local stage=$1 row name expect plan crash label
     if ! plan=$(expectations "$stage"); then
         fail "$stage" "no column for it in $map"
         return
     fi
     if [ ! -f "$(server_exe "$stage")" ]; then
         echo "SKIP $stage: $(server_exe "$stage") is not built"
-        while read -r name expect; do cell[$name/$stage]=skip; done <<<"$plan"
         return
     fi
     : >"$(server_log "$stage")"
@@ -101,15 +126,18 @@ run_stage() {
         fail "$stage/start" "no \"listening on\" line within 60 s (see $(server_log "$stage"))"
         return
     fi
-    while read -r name expect; do
-        if [ "$expect" = - ]; then
-            cell[$name/$stage]=-
-        elif ! server_alive; then
-            fail "$stage/$name" "no server (it would not restart)"
-            cell[$name/$stage]=FAIL
-        else
-            run_scenario "$stage" "$name" "$expect"
-        fi
+    while read -r row expect; do
+        name=${row%\**}
+        for label in $(labels "$row"); do
+            if [ "$expect" = - ]; then
+                cell[$label/$stage]=-
+            elif ! server_alive; then
+                fail "$stage/$label" "no server (it would not restart)"
+                cell[$label/$stage]=FAIL
+            else
+                run_scenario "$stage" "$name" "$expect" "$label"
+            fi
+        done
     done <<<"$plan"
     check "$stage" still-running "$(server_alive || echo "the server is not running at the end")"
     server_stop
@@ -131,10 +159,13 @@ print_table() {
 
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 01-blocking 02-recv-only)" >&2; exit 2; }
 wine_ready
-mapfile -t rows < <(awk '/^#/ || NF == 0 || $1 == "scenario" { next } { print $1 }' "$map")
+while read -r row; do
+    mapfile -t -O "${#rows[@]}" rows < <(labels "$row")
+done < <(awk '/^#/ || NF == 0 || $1 == "scenario" { next } { print $1 }' "$map")
 rows+=(still-running no-crash-report)
 for stage in "$@"; do
     run_stage "$stage"
 done
 print_table "$@"
+echo "scenario suite: $SECONDS s"
 [ "$failures" -eq 0 ]

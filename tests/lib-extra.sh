@@ -1,0 +1,107 @@
+# shellcheck shell=bash disable=SC2034  # SERVER_*, HEAP_* are set for the caller
+# tests/lib-extra.sh - helpers shared by tests/load/run.sh and tests/shutdown/run.sh.
+# Source it after tests/lib.sh (it uses server_log, server_exe, server_alive, ...).
+#
+#  - the heap check: HEAP_CHECK=1 runs every server with Wine's heap warnings on and makes
+#    heap_report find them in the server's log;
+#  - server_start_args: server_start with extra server arguments (--drain-ms, -q, ...);
+#  - server_wait_exit: wait (bounded) for the server to end by itself, and time it;
+#  - small things: now_ms, established_to, stats_num, wrk_field.
+
+# --- the heap check --------------------------------------------------------------------
+#
+# Under Wine a double free is not a crash: ntdll's heap sees that the block is already in
+# its list of delayed frees, ignores the call and goes on. With the heap channel's
+# warnings on (WINEDEBUG=warn+heap, which also makes the heap validate every pointer it
+# is given) it prints, on the program's stderr, e.g.
+#   0024:warn:heap:unsafe_block_from_ptr heap 0000000000C80000, block 0000000000C83688: delayed freed block
+# (measured with Wine 8.0 on free(p); free(p) of a mingw program, on HeapFree twice and on
+# realloc(p) followed by free(p)). What it does NOT see: a write to a freed block or past
+# the end of a block (only WINEDEBUG=+heap, a trace of every allocation far too slow for a
+# load run, validates the whole heap; it then asserts, and winedbg waits forever), and a
+# double free of a block that is no longer in the delayed list (the last 1024 frees).
+# "-all" keeps every other channel quiet, so the log holds only what the server prints.
+HEAP_WINEDEBUG=-all,err+heap,warn+heap
+if [ "${HEAP_CHECK:-0}" = 1 ]; then
+    export WINEDEBUG=$HEAP_WINEDEBUG
+fi
+
+# heap_report STAGE: with HEAP_CHECK=1, the first heap warning or error in the stage's log
+# (and how many there are); empty when there is none or the check is off.
+heap_report() {
+    [ "${HEAP_CHECK:-0}" = 1 ] || return 0
+    heap_lines "$(server_log "$1")"
+}
+
+# heap_lines FILE: the first line Wine's heap channel printed in FILE, and the count.
+heap_lines() {
+    local first count
+    first=$(grep -m1 -E ':(warn|err):heap:|delayed freed block' "$1" 2>/dev/null) || return 0
+    count=$(grep -c -E ':(warn|err):heap:|delayed freed block' "$1")
+    echo "Wine heap: $first ($count such lines)"
+}
+
+# --- starting and stopping -------------------------------------------------------------
+
+# server_start_args STAGE ARG...: like lib.sh's server_start (wait up to 60 s for the
+# "listening on" line; SERVER_PID, SERVER_PORT), but the server gets `-p 0 ARG...`.
+# SERVER_PID is the process running server.exe: /usr/bin/wine is a shell script that
+# execs wine64, which execs the preloader, so the PID bash gets from `&` is the Unix
+# process of the Windows program itself, and a SIGINT to it reaches the program's
+# SetConsoleCtrlHandler handler as CTRL_C_EVENT (see tests/shutdown/run.sh).
+server_start_args() {
+    local stage=$1 log seen deadline=$((SECONDS + 60))
+    shift
+    log=$(server_log "$stage")
+    mkdir -p "$(dirname "$log")"
+    seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
+    echo "=== $(date +%T) $stage $* started by ${0##*/}" >>"$log"
+    wine "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
+    SERVER_PID=$!
+    SERVER_PORT=
+    while [ -z "$SERVER_PORT" ]; do
+        if ! server_alive || [ $SECONDS -ge $deadline ]; then
+            server_stop
+            return 1
+        fi
+        sleep 0.05
+        SERVER_PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*/' "$log" |
+                      sed -n "$((seen + 1))s|.*:\([0-9]*\)/\$|\1|p")
+    done
+}
+
+# server_wait_exit MS: wait up to MS milliseconds for the server to end by itself.
+# Returns 0 if it did: SERVER_STATUS is its exit status, SERVER_EXIT_MS the time from the
+# call to its end (to within 20 ms), SERVER_PID is cleared. Returns 1 if it still runs.
+server_wait_exit() {
+    local start end
+    start=$(now_ms)
+    end=$((start + $1))
+    SERVER_EXIT_MS=
+    while server_alive; do
+        [ "$(now_ms)" -lt "$end" ] || return 1
+        sleep 0.02
+    done
+    SERVER_EXIT_MS=$(($(now_ms) - start))
+    SERVER_STATUS=0
+    wait "$SERVER_PID" 2>/dev/null || SERVER_STATUS=$?
+    SERVER_PID=
+}
+
+# --- small things ----------------------------------------------------------------------
+
+now_ms() { local t=${EPOCHREALTIME/[.,]/}; echo $((t / 1000)); }
+
+# established_to PORT: how many IPv4 client sockets of this machine are connected to
+# 127.0.0.1:PORT (state ESTABLISHED), read from /proc/net/tcp: no request to the server,
+# so it can be asked while the server cannot answer.
+established_to() {
+    awk -v port="$(printf '%04X' "$1")" \
+        '$3 == "0100007F:" port && $4 == "01" { n++ } END { print n + 0 }' /proc/net/tcp
+}
+
+# stats_num JSON KEY: the first number after "KEY": in JSON (a /stats line); empty if none.
+stats_num() { grep -o "\"$2\":-\?[0-9]*" <<<"$1" | head -n 1 | cut -d: -f2; }
+
+# wrk_field LINE NAME: NAME=VALUE from the "WRK ..." line tests/load/report.lua prints.
+wrk_field() { grep -o "\\b$2=[0-9]*" <<<"$1" | head -n 1 | cut -d= -f2; }

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# tests/load/run.sh STAGE... - a short wrk run against each stage, then the ledger.
+#
+# For each stage whose build/STAGE/server.exe exists and each mode of expect.map
+# (keep-alive; close = every request with "Connection: close"): start the server (-q),
+# run wrk (LOAD_SECONDS, default 3 s; 50 connections, 2 threads, --timeout 2s), and while
+# it runs send one probe request (GET /stats) once wrk's connections are up. Then:
+#   PASS 02-recv-only/keep-alive: 5103 req/s (15325 requests), p99 9.8 ms, probe 0.004 s
+#   PASS 01-blocking/keep-alive (expected stall): probe unanswered in 2 s while ...
+#   FAIL 03-recv-send/close: wrk: read 12 ...
+# A mode passes when wrk saw no socket error (connect, read, write, timeout) and no
+# 4xx/5xx answer, the probe was answered (serve) or not (stall) as the map says, the server
+# still runs, the ledger check passes (scenarios ledger-zero: no connection but its probe
+# left, no I/O pending), and the server's log holds no Wine crash report and, with
+# HEAP_CHECK=1, no Wine heap warning. req/s is shown, never judged: the machine is shared
+# (speed is `make bench`'s business).
+#
+# HEAP_CHECK=1: the servers run with WINEDEBUG=warn+heap (see tests/lib-extra.sh), and
+# first heap-selftest.exe (a double free) must be caught, or the check would be blind.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+# shellcheck source=../lib-extra.sh
+. "$here/../lib-extra.sh"
+map=$here/expect.map
+require_scenarios
+trap 'server_stop; [ -z "${WRK_PID:-}" ] || kill "$WRK_PID" 2>/dev/null; wine_stop' EXIT
+
+seconds=${LOAD_SECONDS:-3}
+conns=50
+probe_s=2
+WRK_PID=
+declare -A cell
+
+# expectations STAGE: "mode expectation" lines from the stage's column of the map.
+expectations() {
+    awk -v stage="$1" '
+        /^#/ || NF == 0 { next }
+        $1 == "mode" { for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
+        col { print $1, $col }
+        END { if (!col) exit 1 }' "$map"
+}
+
+heap_selftest() {
+    local exe=$build/tests/heap-selftest.exe log=$build/tests/load-heap-selftest.log found
+    if [ ! -f "$exe" ]; then
+        fail heap-check/selftest "$exe is not built (make $exe)"
+        return
+    fi
+    timeout -k 5 60 wine "$exe" >"$log" 2>&1
+    found=$(heap_lines "$log")
+    if [ -n "$found" ]; then
+        pass "heap-check/selftest (a double free is caught: ${found#Wine heap: })"
+    else
+        fail heap-check/selftest "a double free printed no heap warning: the heap check is blind (see $log)"
+    fi
+}
+
+# run_mode STAGE MODE EXPECT: one server, one wrk run, one result line.
+run_mode() {
+    local stage=$1 mode=$2 expect=$3 out wrk_out line probe probe_rc=0 reason='' detail
+    local hdr=() t0 req dur rps p99 errs crash heap name=$1/$2
+    [ "$mode" = close ] && hdr=(-H 'Connection: close')
+    LOG_PREFIX=load-$mode-
+    : >"$(server_log "$stage")"
+    if ! server_start_args "$stage" -q; then
+        fail "$name" "no \"listening on\" line within 60 s (see $(server_log "$stage"))"
+        cell[$mode/$stage]=FAIL
+        return
+    fi
+
+    wrk_out=$(mktemp)
+    timeout -k 5 $((seconds + 30)) wrk -t2 -c$conns -d"${seconds}s" --timeout 2s \
+        -s "$here/report.lua" "${hdr[@]}" "http://127.0.0.1:$SERVER_PORT/" >"$wrk_out" 2>&1 &
+    WRK_PID=$!
+    # The probe goes in once wrk's connections are up (keep-alive: all of them; close:
+    # they come and go, so any), at most 2 s after the start.
+    t0=$(now_ms)
+    while [ $(($(now_ms) - t0)) -lt 2000 ]; do
+        if [ "$mode" = keep-alive ]; then
+            [ "$(established_to "$SERVER_PORT")" -ge $conns ] && break
+        else
+            [ "$(established_to "$SERVER_PORT")" -ge 1 ] && break
+        fi
+        sleep 0.02
+    done
+    probe=$(curl -s -o /dev/null -H 'Connection: close' --max-time $probe_s \
+            -w '%{http_code} %{time_total}' "http://127.0.0.1:$SERVER_PORT/stats") || probe_rc=$?
+    wait "$WRK_PID"
+    WRK_PID=
+    out=$(cat "$wrk_out")
+    rm -f "$wrk_out"
+    line=$(grep '^WRK ' <<<"$out")
+
+    if [ -z "$line" ]; then
+        reason="wrk printed no result: $(tr '\n' ' ' <<<"$out" | cut -c1-300)"
+    else
+        req=$(wrk_field "$line" requests)
+        dur=$(wrk_field "$line" duration_us)
+        p99=$(wrk_field "$line" p99_us)
+        rps=$((req * 1000000 / (dur > 0 ? dur : 1)))
+        detail="$rps req/s ($req requests in ${seconds} s), p99 $((p99 / 1000)).$((p99 % 1000 / 100)) ms"
+        errs=''
+        for f in connect read write timeout; do
+            [ "$(wrk_field "$line" $f)" = 0 ] || errs+=" $f $(wrk_field "$line" $f)"
+        done
+        [ -z "$errs" ] || reason="wrk socket errors:$errs"
+        [ "$(wrk_field "$line" status)" = 0 ] ||
+            reason="${reason:+$reason; }$(wrk_field "$line" status) answers with status >= 400"
+        [ "$req" -gt 0 ] || reason="${reason:+$reason; }wrk got no answer at all"
+    fi
+
+    # the probe: answered (curl exit 0, 200) or not (curl exit 28: --max-time)
+    if [ $probe_rc -eq 0 ] && [ "${probe%% *}" = 200 ]; then
+        detail+=", probe answered in ${probe#* } s"
+        [ "$expect" = stall ] &&
+            reason="${reason:+$reason; }the probe was answered during the run (${probe#* } s), but this stage must stall (its limitation)"
+    elif [ $probe_rc -eq 28 ]; then
+        detail+=", probe unanswered in $probe_s s while wrk held $conns connections"
+        [ "$expect" = serve ] &&
+            reason="${reason:+$reason; }a probe request got no answer in $probe_s s during the run"
+    else
+        reason="${reason:+$reason; }probe: curl exit $probe_rc, answer '${probe}'"
+    fi
+
+    if ! server_alive; then
+        server_stop
+        reason="${reason:+$reason; }the server died (exit status $SERVER_STATUS)"
+    elif ! ledger_check; then
+        reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT")"
+    fi
+    server_stop
+    crash=$(crash_report "$stage")
+    [ -z "$crash" ] || reason="${reason:+$reason; }Wine crash report: $crash"
+    heap=$(heap_report "$stage")
+    [ -z "$heap" ] || reason="${reason:+$reason; }$heap"
+    [ -z "$reason" ] || reason="$reason (log: $(server_log "$stage"))"
+
+    if [ -n "$reason" ]; then
+        fail "$name" "$reason${detail:+; $detail}"
+        cell[$mode/$stage]=FAIL
+    elif [ "$expect" = stall ]; then
+        pass "$name (expected stall): $detail"
+        cell[$mode/$stage]="stall"
+    else
+        pass "$name: $detail"
+        cell[$mode/$stage]="$rps/s"
+    fi
+}
+
+run_stage() {
+    local stage=$1 plan mode expect
+    if ! plan=$(expectations "$stage"); then
+        fail "$stage" "no column for it in $map"
+        return
+    fi
+    if [ ! -f "$(server_exe "$stage")" ]; then
+        echo "SKIP $stage: $(server_exe "$stage") is not built"
+        while read -r mode expect; do cell[$mode/$stage]=skip; done <<<"$plan"
+        return
+    fi
+    while read -r mode expect; do
+        if [ "$expect" = - ]; then cell[$mode/$stage]=-; else run_mode "$stage" "$mode" "$expect"; fi
+    done <<<"$plan"
+}
+
+print_table() {
+    local mode stage
+    printf '\n%-12s' mode
+    for stage in "$@"; do printf ' %-15s' "$stage"; done
+    printf '\n'
+    for mode in keep-alive close; do
+        printf '%-12s' "$mode"
+        for stage in "$@"; do printf ' %-15s' "${cell[$mode/$stage]:-skip}"; done
+        printf '\n'
+    done
+    echo "(req/s on this machine while other work may share it: an illustration, not a benchmark)"
+}
+
+[ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 01-blocking 02-recv-only)" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "FAIL load: wrk is not installed"; exit 1; }
+wine_ready
+[ "${HEAP_CHECK:-0}" = 1 ] && heap_selftest
+for stage in "$@"; do
+    run_stage "$stage"
+done
+print_table "$@"
+[ "$failures" -eq 0 ]

@@ -1,0 +1,22 @@
+# tests/shutdown/rules.mk - the shutdown suite: Ctrl+C, drain deadline, idle timeout.
+#
+# Included by the top-level Makefile, which sets BUILD, STAGES and the target `servers`;
+# uses $(BUILD)/tests/scenarios from tests/scenario/rules.mk (the ledger probe).
+#   make shutdown-test              tests/shutdown/run.sh against 05-acceptex and 06-shutdown
+#   make shutdown-test HEAP_CHECK=1 the same with Wine's heap warnings on (double frees)
+# The clients (idle, slowloris, slow and signalling downloads) are native C, like scenarios.
+
+CC_HOST ?= cc
+SHUTDOWN_TOP := $(patsubst %tests/shutdown/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+
+$(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c
+	@mkdir -p $(@D)
+	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+
+HEAP_CHECK ?= 0
+SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(BUILD)/tests/scenarios) \
+               SHUTDOWN_CLIENT=$(abspath $(BUILD)/tests/shutdown-client) HEAP_CHECK=$(HEAP_CHECK)
+
+.PHONY: shutdown-test
+shutdown-test: servers $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client
+	$(SHUTDOWN_ENV) bash $(SHUTDOWN_TOP)tests/shutdown/run.sh 05-acceptex 06-shutdown

@@ -1,0 +1,446 @@
+#!/usr/bin/env bash
+# tests/shutdown/run.sh STAGE... - Ctrl+C, the drain deadline and the idle timeout.
+#
+# For each stage of expect.map whose build/STAGE/server.exe exists, each test of its
+# column, on a server of its own (log: build/tests/shutdown-TEST-STAGE.log):
+#   ctrl-c-idle           Ctrl+C with no client: exit 0 and a zero final ledger within 2 s
+#   ctrl-c-under-load     Ctrl+C while wrk runs (50 keep-alive connections): exit 0 and a zero
+#                         final ledger within --drain-ms (default 5000) + 2 s
+#   ctrl-c-slow-download  --drain-ms 1000: a client reading /big?bytes=67108864 slowly, and a
+#                         fast GET /big?bytes=8388608 whose headers have arrived when Ctrl+C
+#                         goes: the fast one completes whole, the slow one is cut at the
+#                         deadline (the server ends no sooner than ~1 s and within 1 s + 2 s),
+#                         exit 0, zero final ledger
+#   ctrl-c-twice          --drain-ms 10000 and a slow download: a second Ctrl+C once the
+#                         listener is closed skips the deadline (exit 0 within 2 s of it)
+#   idle-close            --idle-ms 1000: a client that says nothing and a slowloris client
+#                         (one header byte every 300 ms) are closed by the server after
+#                         ~1000 ms (within 1000 ms + 1 s), while a keep-alive client with a
+#                         request every 300 ms for 2.4 s and single requests are served;
+#                         then the ledger check, then Ctrl+C as in ctrl-c-idle
+#   ctrl-c-repeat-10      ten times: a fresh server, wrk (keep-alive and Connection: close in
+#                         turn), Ctrl+C: each time exit 0 and a zero final ledger
+# and for every test: no Wine crash report in the log (nor, with HEAP_CHECK=1, a heap
+# warning). A stage's limitation (05-acceptex: "dies") passes as
+#   PASS 05-acceptex/ctrl-c-under-load (expected: dies without a final ledger)
+#
+# How Ctrl+C is sent: `kill -INT` to the PID bash got for `wine server.exe &`. /usr/bin/wine
+# is a shell script that execs wine64, which execs the preloader, so that PID is the Unix
+# process running server.exe (ps shows its command line). Wine's ntdll catches SIGINT in
+# that process (even though bash started the background job with SIGINT ignored: Wine
+# installs its own handler) and runs the console control routine on a new thread: the
+# program's SetConsoleCtrlHandler handler gets CTRL_C_EVENT. Without a handler, Wine 8's
+# default one prints "fixme:console:default_ctrl_handler Terminating process 20 on event 0"
+# (hidden by WINEDEBUG=-all) and exits with status 0. There is no Unix signal for
+# Ctrl+Break or closing the console: those are not tested here.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../lib.sh
+. "$here/../lib.sh"
+# shellcheck source=../lib-extra.sh
+. "$here/../lib-extra.sh"
+map=$here/expect.map
+CLIENT=${SHUTDOWN_CLIENT:-$build/tests/shutdown-client}
+[ -x "$CLIENT" ] || { echo "$CLIENT is not built: make $CLIENT (or set SHUTDOWN_CLIENT)" >&2; exit 2; }
+require_scenarios
+
+bg_pids=()      # clients and wrk started in the background: ended on the way out
+tmp=$(mktemp -d)
+cleanup() {
+    local p
+    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
+    server_stop
+    rm -rf "$tmp"
+    wine_stop
+}
+trap cleanup EXIT
+declare -A cell
+
+expectations() {
+    awk -v stage="$1" '
+        /^#/ || NF == 0 { next }
+        $1 == "test" { for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
+        col { print $1, $col }
+        END { if (!col) exit 1 }' "$map"
+}
+
+# --- helpers -----------------------------------------------------------------------------
+
+# bg CMD...: start CMD in the background (stdout to $BG_OUT), remember it; sets BG_PID.
+bg() { "$@" >"$BG_OUT" 2>&1 & BG_PID=$!; bg_pids+=("$BG_PID"); }
+end_bg() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+
+# wait_for FILE REGEX MS: until a line of FILE matches REGEX (0) or MS pass (1).
+wait_for() {
+    local end=$(($(now_ms) + $3))
+    until grep -q -E "$2" "$1" 2>/dev/null; do
+        [ "$(now_ms)" -lt "$end" ] || return 1
+        sleep 0.02
+    done
+}
+
+# stats_now: the server's /stats JSON (empty if no answer within 2 s).
+stats_now() {
+    curl -s --max-time 2 -H 'Connection: close' "http://127.0.0.1:$SERVER_PORT/stats" || true
+}
+
+# wait_requests N MS: until the server has answered N requests (0), or MS pass (1).
+wait_requests() {
+    local end=$(($(now_ms) + $2)) n
+    while :; do
+        n=$(stats_num "$(stats_now)" requests)
+        [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0
+        [ "$(now_ms)" -lt "$end" ] || return 1
+        sleep 0.05
+    done
+}
+
+# listening: does the server's port still accept a connection?
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; }
+
+# start STAGE TEST ARGS...: a fresh log and server for one test (quiet: errors only).
+start() {
+    local stage=$1 test=$2
+    shift 2
+    LOG_PREFIX=shutdown-$test-
+    SERVER_EXIT_MS=
+    : >"$(server_log "$stage")"
+    server_start_args "$stage" -q "$@"
+}
+
+# final_ledger: the last "final ledger: {JSON}" line of the current log section (JSON only).
+final_ledger() {
+    grep -a -o 'final ledger: {.*}' "$(server_log "$STAGE")" | tail -n 1 | sed 's/^final ledger: //'
+}
+
+# ledger_zero JSON: empty if the ledger reads zero everywhere it must, else what does not.
+ledger_zero() {
+    local json=$1 k v bad='' kind
+    for k in live_connections pending_ops buffer_bytes; do
+        v=$(stats_num "$json" "$k")
+        [ "$v" = 0 ] || bad+=" $k=${v:-missing}"
+    done
+    for kind in recv send accept; do
+        v=$(grep -o "\"$kind\":{[^}]*}" <<<"$json" | grep -o '"pending":-\?[0-9]*' | cut -d: -f2)
+        [ "$v" = 0 ] || bad+=" $kind.pending=${v:-missing}"
+    done
+    echo "${bad# }"
+}
+
+# after_exit MAX_MS: what is wrong with how the server just ended, in EXIT_PROBLEM ("" if
+# nothing), for a "drains" test: it must have ended within MAX_MS (SERVER_EXIT_MS), with
+# status 0 and a zero final ledger. Sets LEDGER_JSON. (Not in $(...): it sets variables.)
+after_exit() {
+    local z
+    EXIT_PROBLEM=
+    LEDGER_JSON=$(final_ledger)
+    [ "$SERVER_STATUS" = 0 ] || EXIT_PROBLEM="exit status $SERVER_STATUS"
+    if [ -z "$LEDGER_JSON" ]; then
+        EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }no \"final ledger:\" line on stdout"
+    else
+        z=$(ledger_zero "$LEDGER_JSON")
+        [ -z "$z" ] || EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }final ledger not zero: $z: $LEDGER_JSON"
+    fi
+    [ "$SERVER_EXIT_MS" -le "$1" ] ||
+        EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }ended $SERVER_EXIT_MS ms after Ctrl+C (limit $1 ms)"
+}
+
+# log_problems: a Wine crash report or (HEAP_CHECK=1) a heap warning in the test's log.
+log_problems() {
+    local c h
+    c=$(crash_report "$STAGE")
+    h=$(heap_report "$STAGE")
+    echo "${c:+Wine crash report: $c}${c:+${h:+; }}$h"
+}
+
+# result TEST REASON DETAIL [EXPECTED-NOTE]: the one line of a test.
+result() {
+    local test=$1 reason=$2 detail=$3 note=${4:-} problems
+    problems=$(log_problems)
+    [ -z "$problems" ] || reason="${reason:+$reason; }$problems"
+    if [ -n "$reason" ]; then
+        fail "$STAGE/$test" "$reason${detail:+ [$detail]} (log: $(server_log "$STAGE"))"
+        cell[$test/$STAGE]=FAIL
+    else
+        pass "$STAGE/$test${note:+ ($note)}${detail:+: $detail}"
+        cell[$test/$STAGE]=${note:+dies}
+        [ -n "$note" ] || cell[$test/$STAGE]=pass
+    fi
+}
+
+# ctrl_c_and_wait MAX_MS: SIGINT to the server, wait for its end: up to MAX_MS + 12 s, so
+# that a late end is reported as late, with its exit status and final ledger (06 gives up
+# waiting for pending operations after 10 s), rather than as a hang. 1 if it still runs
+# (then it is stopped).
+ctrl_c_and_wait() {
+    kill -INT "$SERVER_PID"
+    if ! server_wait_exit $(($1 + 12000)); then
+        server_stop
+        return 1
+    fi
+}
+
+# ledger_detail: how the server ended, for the result line.
+ledger_detail() {
+    [ -n "${SERVER_EXIT_MS:-}" ] || return 0
+    echo "exit $SERVER_STATUS $SERVER_EXIT_MS ms after Ctrl+C, final ledger: accepted $(stats_num "$LEDGER_JSON" accepted), requests $(stats_num "$LEDGER_JSON" requests), live $(stats_num "$LEDGER_JSON" live_connections), pending $(stats_num "$LEDGER_JSON" pending_ops)"
+}
+
+# dies: the 05 limitation after a Ctrl+C: it ends, and prints no final ledger.
+check_dies() {
+    local test=$1 detail=$2
+    if ! ctrl_c_and_wait 5000; then
+        result "$test" "still running 17 s after Ctrl+C (stopped with SIGTERM)" "$detail"
+    elif [ -n "$(final_ledger)" ]; then
+        result "$test" "printed a final ledger: the limitation of this stage is gone, update expect.map" "$(final_ledger)"
+    else
+        result "$test" "" "ended $SERVER_EXIT_MS ms after Ctrl+C, exit status $SERVER_STATUS, no final ledger${detail:+; $detail}" \
+               "expected: dies without a final ledger"
+    fi
+}
+
+# --- the tests ---------------------------------------------------------------------------
+
+t_ctrl_c_idle() {
+    local expect=$1 test=ctrl-c-idle reason
+    start "$STAGE" $test || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    # ready: it answers (and that connection is closed again before the signal)
+    [ -n "$(stats_now)" ] || { result $test "GET /stats got no answer" ""; server_stop; return; }
+    if [ "$expect" = dies ]; then
+        check_dies $test ""
+        return
+    fi
+    if ! ctrl_c_and_wait 2000; then
+        result $test "still running 14 s after Ctrl+C (stopped with SIGTERM)" ""
+        return
+    fi
+    after_exit 2000
+    result $test "$EXIT_PROBLEM" "$(ledger_detail)"
+}
+
+# start_wrk MODE: wrk against the server in the background for up to 60 s; sets WRK_PID.
+start_wrk() {
+    local hdr=()
+    [ "$1" = close ] && hdr=(-H 'Connection: close')
+    BG_OUT=$tmp/wrk.out bg timeout -k 2 70 wrk -t2 -c50 -d60s --timeout 2s "${hdr[@]}" \
+        "http://127.0.0.1:$SERVER_PORT/"
+    WRK_PID=$BG_PID
+}
+
+t_ctrl_c_under_load() {
+    local expect=$1 test=ctrl-c-under-load reason served
+    start "$STAGE" $test || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    start_wrk keep-alive
+    if ! wait_requests 500 10000; then
+        result $test "wrk got fewer than 500 answers in 10 s: no load to interrupt" ""
+        end_bg "$WRK_PID"; server_stop
+        return
+    fi
+    served=$(stats_num "$(stats_now)" requests)
+    if [ "$expect" = dies ]; then
+        check_dies $test "under wrk, $served requests answered before the signal"
+        end_bg "$WRK_PID"
+        return
+    fi
+    if ! ctrl_c_and_wait 7000; then
+        result $test "still running 19 s after Ctrl+C (stopped with SIGTERM)" ""
+        end_bg "$WRK_PID"
+        return
+    fi
+    end_bg "$WRK_PID"
+    after_exit 7000
+    result $test "$EXIT_PROBLEM" "$(ledger_detail), $served requests answered before the signal"
+}
+
+t_ctrl_c_slow_download() {
+    local test=ctrl-c-slow-download slow fast reason='' sig_line slow_pid fast_pid got
+    start "$STAGE" $test --drain-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    slow=$tmp/slow.out fast=$tmp/fast.out
+    BG_OUT=$slow bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=67108864' --rate 262144
+    slow_pid=$BG_PID
+    if ! wait_for "$slow" '^HEADERS status=200' 10000; then
+        result $test "the slow download got no 200 header block in 10 s: $(tr '\n' ' ' <"$slow")" ""
+        end_bg "$slow_pid"; server_stop
+        return
+    fi
+    # the fast client sends SIGINT itself, the moment its own header block is in
+    BG_OUT=$fast bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=8388608' --sigint "$SERVER_PID"
+    fast_pid=$BG_PID
+    if ! wait_for "$fast" '^SIGNALLED|^GET ' 10000 || ! grep -q '^SIGNALLED' "$fast"; then
+        result $test "the fast download did not get to its headers: $(tr '\n' ' ' <"$fast")" ""
+        end_bg "$slow_pid"; end_bg "$fast_pid"; server_stop
+        return
+    fi
+    if ! server_wait_exit 14000; then
+        server_stop
+        reason="still running 14 s after Ctrl+C (stopped with SIGTERM)"
+    else
+        after_exit 3000
+        reason=$EXIT_PROBLEM
+        [ "$SERVER_EXIT_MS" -ge 800 ] ||
+            reason="${reason:+$reason; }ended $SERVER_EXIT_MS ms after Ctrl+C: the slow response in flight was not given its 1000 ms"
+    fi
+    # the slow client may now read what is left as fast as it can
+    kill -USR1 "$slow_pid" 2>/dev/null
+    wait_for "$slow" '^GET ' 20000
+    wait_for "$fast" '^GET ' 20000
+    end_bg "$slow_pid"; end_bg "$fast_pid"
+    grep -q '^GET status=200 body=8388608/8388608 end=complete' "$fast" ||
+        reason="${reason:+$reason; }the fast download did not complete: $(grep '^GET' "$fast" || echo no result)"
+    sig_line=$(grep '^GET' "$slow" || echo 'no result')
+    got=$(sed -n 's/.* body=\([0-9]*\)\/.*/\1/p' <<<"$sig_line")
+    if ! grep -q -E '^GET status=200 body=[0-9]+/67108864 end=(eof|reset)' <<<"$sig_line" || [ "${got:-0}" -ge 67108864 ]; then
+        reason="${reason:+$reason; }the slow download was not cut: $sig_line"
+    fi
+    result $test "$reason" "$(ledger_detail); fast: $(grep -o 'body=[^ ]* end=[a-z]*' "$fast"); slow: cut at ${got:-?} of 67108864 bytes"
+}
+
+t_ctrl_c_twice() {
+    local test=ctrl-c-twice slow slow_pid reason='' end
+    start "$STAGE" $test --drain-ms 10000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    slow=$tmp/slow2.out
+    BG_OUT=$slow bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=67108864' --rate 262144
+    slow_pid=$BG_PID
+    if ! wait_for "$slow" '^HEADERS status=200' 10000; then
+        result $test "the slow download got no 200 header block in 10 s" ""
+        end_bg "$slow_pid"; server_stop
+        return
+    fi
+    kill -INT "$SERVER_PID"
+    # the drain has begun once the listener is closed
+    end=$(($(now_ms) + 5000))
+    while listening && [ "$(now_ms)" -lt "$end" ]; do sleep 0.02; done
+    if listening; then
+        reason="still accepting connections 5 s after the first Ctrl+C"
+    elif ! server_alive; then
+        server_wait_exit 1000
+        reason="ended at the first Ctrl+C (exit status $SERVER_STATUS), with a response in flight and 10 s of drain time"
+        SERVER_EXIT_MS=
+    else
+        kill -INT "$SERVER_PID"
+        if ! server_wait_exit 14000; then
+            server_stop
+            reason="still running 14 s after the second Ctrl+C (stopped with SIGTERM)"
+        else
+            after_exit 2000
+            reason=$EXIT_PROBLEM
+        fi
+    fi
+    end_bg "$slow_pid"
+    result $test "$reason" "$(ledger_detail | sed 's/after Ctrl+C/after the second Ctrl+C/')"
+}
+
+t_idle_close() {
+    local test=idle-close idle lor ka reason="" line ms curl_bad=0 a b c f
+    start "$STAGE" $test --idle-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    idle=$tmp/idle.out lor=$tmp/lor.out ka=$tmp/ka.out
+    BG_OUT=$idle bg "$CLIENT" -p "$SERVER_PORT" -t 6000 idle;  a=$BG_PID
+    BG_OUT=$lor bg "$CLIENT" -p "$SERVER_PORT" -t 6000 slowloris --interval 300;  b=$BG_PID
+    BG_OUT=$ka bg "$CLIENT" -p "$SERVER_PORT" -t 10000 keepalive --count 9 --interval 300;  c=$BG_PID
+    for _ in 1 2 3 4 5; do
+        curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$SERVER_PORT/" || curl_bad=$((curl_bad + 1))
+        sleep 0.3
+    done
+    for f in "$idle" "$lor" "$ka"; do wait_for "$f" '^(IDLE|SLOWLORIS|KEEPALIVE|TIMEOUT|CONNECT-FAILED)' 12000; done
+    end_bg "$a"; end_bg "$b"; end_bg "$c"
+    for f in "$idle" "$lor"; do
+        line=$(grep -E '^(IDLE|SLOWLORIS|TIMEOUT|CONNECT)' "$f" || echo "no result from $f")
+        ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
+        if ! grep -q -E ' end=(eof|reset) ' <<<"$line"; then
+            reason="${reason:+$reason; }not closed by the server: $line"
+        elif [ "$ms" -gt 2000 ] || [ "$ms" -lt 900 ]; then
+            reason="${reason:+$reason; }closed after $ms ms, want 1000..2000: $line"
+        fi
+    done
+    grep -q '^KEEPALIVE served=9/9' "$ka" ||
+        reason="${reason:+$reason; }keep-alive client with a request every 300 ms: $(grep -E '^(KEEPALIVE|TIMEOUT)' "$ka" || echo 'no result')"
+    [ "$curl_bad" = 0 ] || reason="${reason:+$reason; }$curl_bad of 5 single GET / failed"
+    if ! server_alive; then
+        reason="${reason:+$reason; }the server died"
+        server_stop
+    elif ! ledger_check; then
+        reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT")"
+        server_stop
+    elif ! ctrl_c_and_wait 2000; then
+        reason="${reason:+$reason; }still running 14 s after Ctrl+C"
+    else
+        after_exit 2000
+        [ -z "$EXIT_PROBLEM" ] || reason="${reason:+$reason; }after Ctrl+C: $EXIT_PROBLEM"
+    fi
+    result $test "$reason" "idle: $(grep -o 'end=[a-z]* ms=[0-9]*' "$idle"); slowloris: $(grep -o 'end=[a-z]* ms=[0-9]* sent=[0-9]*' "$lor"); keep-alive: $(grep -o 'served=[0-9/]*' "$ka")"
+}
+
+t_ctrl_c_repeat_10() {
+    local test=ctrl-c-repeat-10 rep mode bad='' why times=() before after
+    LOG_PREFIX=shutdown-$test-
+    SERVER_EXIT_MS=
+    : >"$(server_log "$STAGE")"
+    for rep in $(seq 10); do
+        mode=keep-alive; [ $((rep % 2)) = 0 ] && mode=close
+        before=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
+        if ! server_start_args "$STAGE" -q; then
+            bad+=" run $rep: did not start;"
+            continue
+        fi
+        start_wrk $mode
+        if ! wait_requests 200 10000; then
+            bad+=" run $rep ($mode): fewer than 200 answers in 10 s;"
+            end_bg "$WRK_PID"; server_stop
+            continue
+        fi
+        if ! ctrl_c_and_wait 7000; then
+            bad+=" run $rep ($mode): still running 19 s after Ctrl+C;"
+            end_bg "$WRK_PID"
+            continue
+        fi
+        end_bg "$WRK_PID"
+        after_exit 7000
+        why=$EXIT_PROBLEM
+        # after_exit reads the last final ledger line: make sure it is this run's
+        after=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
+        [ "$after" = $((before + 1)) ] || [ -n "$why" ] || why="$((after - before)) final ledger lines"
+        if [ -n "$why" ]; then bad+=" run $rep ($mode): $why;"; else times+=("$SERVER_EXIT_MS"); fi
+    done
+    result $test "${bad:+${bad# }}" "$((${#times[@]})) of 10 ended with exit 0 and a zero final ledger (ms after Ctrl+C: ${times[*]:-none})"
+}
+
+run_stage() {
+    local plan test expect
+    STAGE=$1
+    if ! plan=$(expectations "$STAGE"); then
+        echo "SKIP $STAGE: no column for it in $map (the shutdown suite covers 05 and 06)"
+        return
+    fi
+    if [ ! -f "$(server_exe "$STAGE")" ]; then
+        echo "SKIP $STAGE: $(server_exe "$STAGE") is not built"
+        while read -r test expect; do cell[$test/$STAGE]=skip; done <<<"$plan"
+        return
+    fi
+    while read -r test expect; do
+        case $expect in
+            -) cell[$test/$STAGE]=- ;;
+            *) "t_${test//-/_}" "$expect" ;;
+        esac
+    done <<<"$plan"
+}
+
+print_table() {
+    local test stage
+    printf '\n%-22s' test
+    for stage in "$@"; do printf ' %-13s' "$stage"; done
+    printf '\n'
+    for test in $(awk '/^#/ || NF == 0 || $1 == "test" { next } { print $1 }' "$map"); do
+        printf '%-22s' "$test"
+        for stage in "$@"; do printf ' %-13s' "${cell[$test/$stage]:-skip}"; done
+        printf '\n'
+    done
+}
+
+[ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 05-acceptex 06-shutdown)" >&2; exit 2; }
+command -v wrk >/dev/null || { echo "FAIL shutdown: wrk is not installed"; exit 1; }
+wine_ready
+for stage in "$@"; do
+    run_stage "$stage"
+done
+print_table "$@"
+[ "$failures" -eq 0 ]
