@@ -12,7 +12,6 @@
 /*** stage ***/
 
 #include <winsock2.h>
-#include <limits.h>
 #include <stdlib.h>
 
 #include "app.h"

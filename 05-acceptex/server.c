@@ -14,7 +14,6 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <mswsock.h>
-#include <limits.h>
 #include <stdlib.h>
 
 #include "app.h"

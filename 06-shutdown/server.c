@@ -14,8 +14,6 @@
 #include <winsock2.h>
 #include <ws2tcpip.h>
 #include <mswsock.h>
-#include <limits.h>
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "app.h"
@@ -69,7 +67,7 @@ typedef struct conn {
 /* Every open connection, so that the idle sweep and the shutdown can reach them all. */
 static struct {
     CRITICAL_SECTION lock;  /* taken inside a conn's lock, never the other way round */
-    conn  *first;
+    conn   head;            /* a ring: head.next is the newest, head.prev the oldest */
     int    count;
     int    stopping;        /* no new connection, no new request */
     int    idle_ms;
@@ -95,10 +93,10 @@ static conn *conn_new(SOCKET sock, long id)
         free(c);
         return NULL;
     }
-    c->next = open_conns.first;
-    if (c->next != NULL)
-        c->next->prev = c;
-    open_conns.first = c;
+    c->next = open_conns.head.next;
+    c->prev = &open_conns.head;
+    c->next->prev = c;
+    c->prev->next = c;
     open_conns.count++;
     LeaveCriticalSection(&open_conns.lock);
     c->sock = sock;
@@ -162,12 +160,8 @@ static void conn_close(conn *c)
     closesocket(c->sock);
     log_event(c->id, "closed, %d operation(s) still pending", c->receiving + c->sending);
     EnterCriticalSection(&open_conns.lock);
-    if (c->prev != NULL)
-        c->prev->next = c->next;
-    else
-        open_conns.first = c->next;
-    if (c->next != NULL)
-        c->next->prev = c->prev;
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
     open_conns.count--;
     LeaveCriticalSection(&open_conns.lock);
     conn_release(c);
@@ -182,7 +176,7 @@ static void for_each_open(void (*fn)(conn *c))
     int n = 0, i;
     EnterCriticalSection(&open_conns.lock);
     held = malloc(((size_t)open_conns.count + 1) * sizeof *held);
-    for (c = open_conns.first; held != NULL && c != NULL; c = c->next) {
+    for (c = open_conns.head.next; held != NULL && c != &open_conns.head; c = c->next) {
         conn_hold(c);
         held[n++] = c;
     }
@@ -531,13 +525,6 @@ static void start_connection(accept_op *a)
 static void on_accept_completed(io_op *op, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
-    if (open_conns.stopping) {
-        ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
-        log_op(0, "accept over: shutting down");
-        closesocket(a->sock);
-        check_drained();
-        return;
-    }
     if (err != 0) {  /* e.g. the client reset before the accept completed */
         ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
         log_error(0, err, "accept failed");
@@ -545,9 +532,11 @@ static void on_accept_completed(io_op *op, DWORD err)
     } else {
         ledger_add(&the_ledger.completed[OP_ACCEPT], 1);
         log_op(0, "accept completed");
-        start_connection(a);
+        start_connection(a);  /* refused once stopping */
     }
-    if (post_accept(a) != 0)
+    if (open_conns.stopping)
+        check_drained();
+    else if (post_accept(a) != 0)
         log_event(0, "the accept pool is one request short");
 }
 
@@ -606,7 +595,7 @@ static void close_if_idle(conn *c)
 }
 
 /* The shutdown, in order; each step waits for what the one before set off. */
-static void shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
+static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
 {
     HANDLE drained_or_hurry[2];
     int i;
@@ -638,18 +627,7 @@ static void shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
-}
-
-/* The final ledger on stdout; exit status 0 only if nothing is left. */
-static int report(void)
-{
-    char json[1024];
-    ledger_json(json, sizeof json, STAGE.name);
-    printf("final ledger: %s\n", json);
-    fflush(stdout);
-    SetEvent(shutdown_done);
-    return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0
-           && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0 : 1;
+    return ledger_report(STAGE.name);  /* 0 (the exit status) when nothing is left */
 }
 
 /*** main ***/
@@ -666,12 +644,13 @@ int main(int argc, char **argv)
     app_init(&STAGE);
     listener = net_listen(&opt, STAGE.name);
     InitializeCriticalSection(&open_conns.lock);
+    open_conns.head.next = open_conns.head.prev = &open_conns.head;
     open_conns.idle_ms = opt.idle_ms;
-    open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);
+    open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     shutdown_done = CreateEventW(NULL, TRUE, FALSE, NULL);
-    workers = calloc((size_t)opt.threads, sizeof *workers);
+    workers = calloc((size_t)opt.threads, sizeof *workers);  /* freed at exit */
     if (!open_conns.drained || !stop_requested || !hurry_requested || !shutdown_done
         || !workers || !SetConsoleCtrlHandler(on_console_event, TRUE)) {
         log_error(0, GetLastError(), "setting up the shutdown failed");
@@ -697,7 +676,7 @@ int main(int argc, char **argv)
     /* Until Ctrl+C, every quarter of --idle-ms: close the connections idle that long. */
     while (WaitForSingleObject(stop_requested, (DWORD)opt.idle_ms / 4 + 1) == WAIT_TIMEOUT)
         for_each_open(close_if_idle);
-    shut_down(port, workers, opt.threads, opt.drain_ms);
-    free(workers);
-    return report();
+    i = shut_down(port, workers, opt.threads, opt.drain_ms);
+    SetEvent(shutdown_done);  /* a console close may now end the process */
+    return i;
 }

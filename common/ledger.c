@@ -62,3 +62,13 @@ int ledger_json(char *dst, size_t size, const char *stage)
         n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld}", ledger_pending(OP_KINDS));
     return (n > 0 && (size_t)n < size) ? n : -1;
 }
+
+int ledger_report(const char *stage)
+{
+    char json[1024];
+    ledger_json(json, sizeof json, stage);
+    printf("final ledger: %s\n", json);
+    fflush(stdout);
+    return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0
+           && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0 : 1;
+}

@@ -35,5 +35,8 @@ LONG64 ledger_read(volatile LONG64 *counter);
 LONG64 ledger_pending(op_kind kind);
 /* The /stats JSON object (one line, no newline) for stage `stage`. */
 int  ledger_json(char *dst, size_t size, const char *stage);
+/* At exit: print "final ledger: {json}" on stdout; 0 when nothing is left (no live
+ * connection, no pending operation, no buffer byte), 1 otherwise: an exit status. */
+int  ledger_report(const char *stage);
 
 #endif
