@@ -70,6 +70,7 @@ include tests/scenario/rules.mk
 include tests/load/rules.mk
 include tests/shutdown/rules.mk
 include tests/notes/rules.mk
+include tests/debug/rules.mk
 include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
@@ -84,6 +85,7 @@ help:
 	@echo "make check-x86    build every stage for 32-bit x86 too"
 	@echo "make bench        req/s, latency, idle-connection memory of every stage vs a reference: $(BUILD)/bench.md"
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
+	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
