@@ -605,6 +605,7 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     open_conns.stopping = 1;
     LeaveCriticalSection(&open_conns.lock);
     closesocket(server.listener);
+    check_drained();  /* in case nothing at all was open or pending */
     /* 2. Idle connections close now, busy ones once their responses are sent... */
     for_each_open(close_when_sent);
     drained_or_hurry[0] = open_conns.drained;

@@ -36,8 +36,9 @@ static void conn_close(conn *c)
     free(c);
 }
 
-/* Post the read or the rest of the send; its result comes out of the port. On failure
- * no completion will come, so the connection is closed here. */
+/* Post the read or the rest of the send; its result comes out of the port, maybe on
+ * another worker before the call returns, so nothing touches c after a successful post.
+ * On failure no completion will come, so the connection is closed here. */
 static void post_recv(conn *c)
 {
     WSABUF buf = {READ_SIZE, c->in};

@@ -97,6 +97,10 @@ stop() {
     PID=
 }
 
+# Interrupted (Ctrl+C) or failed: leave no server running.
+trap 'stop' EXIT
+trap 'exit 130' INT TERM
+
 # crashed NAME: the output of its last start holds a Wine crash report.
 crashed() { grep -qE 'Unhandled exception|page fault|^wine: |Backtrace' "$logs/$1.out" "$logs/$1.err" 2>/dev/null; }
 
@@ -116,7 +120,7 @@ cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 wineserver_pid() {
     local p
     for p in $(pgrep -x wineserver64; pgrep -x wineserver); do
-        tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qxF "WINEPREFIX=$WINEPREFIX" && { echo "$p"; return; }
+        tr '\0' '\n' 2>/dev/null <"/proc/$p/environ" | grep -qxF "WINEPREFIX=$WINEPREFIX" && { echo "$p"; return; }
     done
 }
 
@@ -141,6 +145,7 @@ wrk_run() {
     line=$(grep '^WRK ' "$logs/wrk.out")
     if [ -z "$line" ]; then
         echo "$name $mode $round FAIL wrk: $(head -c 200 "$logs/wrk.out" | tr '\n' ' ')" >>"$out/tput.txt"
+        printf '  %-16s %-10s failed: %s\n' "$name" "$mode" "$(head -n 1 "$logs/wrk.out")"
         return
     fi
     # "WRK requests=.. duration_us=.. p50_us=.. ..." -> the values, in that order
@@ -312,7 +317,8 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
             absent=()
             [ -n "$s" ] || absent+=("$nn")
             [ -n "$s04" ] || absent+=(04)
-            echo "| $nn Connection: close >= 1.5 x 04 | not measured: ${absent[*]} not built yet | - |"
+            absent_list=${absent[*]}
+            echo "| $nn Connection: close >= 1.5 x 04 | not measured: ${absent_list// / and } not built yet | - |"
         fi
     done
     for nn in 05 06; do
@@ -342,9 +348,10 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
     echo "- Every server runs under Wine (prefix \`$WINEPREFIX\`) on this machine, with -q (errors only), one at a time;"
     echo "  wrk (native) runs on the same machine and shares its CPUs. Wine makes every Winsock call a round trip"
     echo "  to wineserver, so these are figures for Wine, not for Windows; they compare stages with each other."
-    echo "- The reference server (bench/reference.c) is a minimal IOCP hello: 2 x processors worker threads (the default of 04-06) on one port, a blocking"
-    echo "  accept loop, one WSARecv or WSASend in flight per connection, a fixed 6-byte body, no framing, no log."
-    echo "  The stages answer GET / with their HTML page (about 700 bytes) through the full HTTP framing and ledger."
+    echo "- The reference server (bench/reference.c) is a minimal IOCP hello: 2 x processors worker threads (the"
+    echo "  default of 04-06) on one port, a blocking accept loop, one WSARecv or WSASend in flight per connection,"
+    echo "  a fixed 6-byte body, no framing, no ledger, no log. The stages answer GET / with their HTML page"
+    echo "  (about 700 bytes) through the full HTTP framing and ledger."
     echo "- CPU us/req: CPU time (user + system, /proc/PID/stat) that the server process and the prefix's wineserver"
     echo "  used during the run, per request answered. Less sensitive than req/s to other load on the machine;"
     echo "  wrk's own CPU is not counted."

@@ -4,6 +4,7 @@
 # uses $(BUILD)/tests/scenarios from tests/scenario/rules.mk (the ledger probe).
 #   make shutdown-test              tests/shutdown/run.sh against 05-acceptex and 06-shutdown
 #   make shutdown-test HEAP_CHECK=1 the same with Wine's heap warnings on (double frees)
+#   make shutdown-test SHUTDOWN_REPEAT=50   ctrl-c-repeat 50 times instead of 10 (races)
 # The clients (idle, slowloris, slow and signalling downloads) are native C, like scenarios.
 
 CC_HOST ?= cc
@@ -14,8 +15,10 @@ $(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c
 	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
 
 HEAP_CHECK ?= 0
+SHUTDOWN_REPEAT ?= 10
 SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(BUILD)/tests/scenarios) \
-               SHUTDOWN_CLIENT=$(abspath $(BUILD)/tests/shutdown-client) HEAP_CHECK=$(HEAP_CHECK)
+               SHUTDOWN_CLIENT=$(abspath $(BUILD)/tests/shutdown-client) HEAP_CHECK=$(HEAP_CHECK) \
+               SHUTDOWN_REPEAT=$(SHUTDOWN_REPEAT)
 
 .PHONY: shutdown-test
 shutdown-test: servers $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client
