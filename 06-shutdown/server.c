@@ -82,26 +82,17 @@ static void check_drained(void)
         SetEvent(open_conns.drained);
 }
 
+static void conn_free(conn *c);
+
 static conn *conn_new(SOCKET sock, long id)
 {
+    int stopping;
     conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    EnterCriticalSection(&open_conns.lock);
-    if (open_conns.stopping) {  /* too late: the shutdown may have swept the list already */
-        LeaveCriticalSection(&open_conns.lock);
-        free(c);
-        return NULL;
-    }
-    c->next = open_conns.head.next;
-    c->prev = &open_conns.head;
-    c->next->prev = c;
-    c->prev->next = c;
-    open_conns.count++;
-    LeaveCriticalSection(&open_conns.lock);
     c->sock = sock;
     c->id = id;
-    c->refs = 1;  /* open */
+    c->refs = 2;  /* open, and the caller's: once in the list, another thread may close it */
     c->last_request = GetTickCount64();
     InitializeCriticalSection(&c->lock);
     c->recv_op.kind = IO_RECV;
@@ -116,6 +107,21 @@ static conn *conn_new(SOCKET sock, long id)
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
+    /* Published last, whole: the idle sweep and the shutdown find it from here on. */
+    EnterCriticalSection(&open_conns.lock);
+    stopping = open_conns.stopping;
+    if (!stopping) {
+        c->next = open_conns.head.next;
+        c->prev = &open_conns.head;
+        c->next->prev = c;
+        c->prev->next = c;
+        open_conns.count++;
+    }
+    LeaveCriticalSection(&open_conns.lock);
+    if (stopping) {  /* too late: the shutdown may have swept the list already */
+        conn_free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -506,15 +512,16 @@ static void start_connection(accept_op *a)
         return;
     }
     log_event(c->id, "accepted from %s:%u", peer, ntohs(((SOCKADDR_IN *)remote)->sin_port));
-    /* Our own reference: once the read is posted, a worker may see the peer close and
-     * drop the open one before we have left the lock. */
-    conn_hold(c);
+    /* conn_new gave us our own reference: a worker may see the peer close and drop the
+     * open one as soon as the read is posted, or the shutdown may close c before that. */
     EnterCriticalSection(&c->lock);
-    if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
-        log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
-        conn_close(c);
-    } else if (post_recv(c) != 0) {
-        conn_close(c);
+    if (!c->closing) {
+        if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
+            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+            conn_close(c);
+        } else if (post_recv(c) != 0) {
+            conn_close(c);
+        }
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
@@ -534,10 +541,13 @@ static void on_accept_completed(io_op *op, DWORD err)
         log_op(0, "accept completed");
         start_connection(a);  /* refused once stopping */
     }
+    /* Under the lock the shutdown closes the listener with: never post on a closed one. */
+    EnterCriticalSection(&open_conns.lock);
     if (open_conns.stopping)
         check_drained();
     else if (post_accept(a) != 0)
         log_event(0, "the accept pool is one request short");
+    LeaveCriticalSection(&open_conns.lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
@@ -603,8 +613,8 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     /* 1. No new connections: the pending AcceptEx requests complete with an error. */
     EnterCriticalSection(&open_conns.lock);
     open_conns.stopping = 1;
-    LeaveCriticalSection(&open_conns.lock);
     closesocket(server.listener);
+    LeaveCriticalSection(&open_conns.lock);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Idle connections close now, busy ones once their responses are sent... */
     for_each_open(close_when_sent);

@@ -4,6 +4,7 @@
 #
 #  - the heap check: HEAP_CHECK=1 runs every server with Wine's heap warnings on and makes
 #    heap_report find them in the server's log;
+#  - wine_persist: one wineserver for the whole suite (servers restart without a race);
 #  - server_start_args: server_start with extra server arguments (--drain-ms, -q, ...);
 #  - server_wait_exit: wait (bounded) for the server to end by itself, and time it;
 #  - small things: now_ms, established_to, stats_num, wrk_field.
@@ -49,11 +50,21 @@ heap_lines() {
 
 # --- starting and stopping -------------------------------------------------------------
 
+# wine_persist: keep this prefix's wineserver running until wine_stop (wineserver -k).
+# Debian's /usr/lib/wine/wineserver starts it with -p0: it exits the moment the last Wine
+# process of the prefix ends, and a server.exe started in that moment can fail with
+# "wine client error:0: recvmsg: Connection reset by peer" (seen once in 60 quick
+# restarts). A suite that starts many servers one after the other calls this once after
+# wine_ready. If a wineserver already runs, this does nothing (it exits with status 2).
+wine_persist() {
+    wineserver -p </dev/null >/dev/null 2>&1 || true
+}
+
 # server_start_args STAGE ARG...: like lib.sh's server_start (wait up to 60 s for the
 # "listening on" line; SERVER_PID, SERVER_PORT), but the server gets `-p 0 ARG...`.
 # SERVER_PID is the process running server.exe: /usr/bin/wine is a shell script that
-# execs wine64, which execs the preloader, so the PID bash gets from `&` is the Unix
-# process of the Windows program itself, and a SIGINT to it reaches the program's
+# execs /usr/lib/wine/wine64 (whose loader execs on in the same process), so the PID bash
+# gets from `&` is the Unix process of the Windows program itself, and a SIGINT to it reaches the program's
 # SetConsoleCtrlHandler handler as CTRL_C_EVENT (see tests/shutdown/run.sh).
 server_start_args() {
     local stage=$1 log seen deadline=$((SECONDS + 60))

@@ -93,3 +93,5 @@ require_scenarios() {
     echo "$SCENARIOS is not built: make build/tests/scenarios (or set SCENARIOS)" >&2
     exit 2
 }
+
+. "$top/tests/lib-extra.sh"   # HEAP_CHECK=1: WINEDEBUG=warn+heap, heap_report

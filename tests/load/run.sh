@@ -4,7 +4,9 @@
 # For each stage whose build/STAGE/server.exe exists and each mode of expect.map
 # (keep-alive; close = every request with "Connection: close"): start the server (-q),
 # run wrk (LOAD_SECONDS, default 3 s; 50 connections, 2 threads, --timeout 2s), and while
-# it runs send one probe request (GET /stats) once wrk's connections are up. Then:
+# it runs send one probe request (GET /stats) once wrk's connections are up: wrk (4.1)
+# counts a "timeout" only for an answer that comes later than --timeout, and a request
+# that never gets one is not counted at all, so wrk alone cannot see a stall. Then:
 #   PASS 02-recv-only/keep-alive: 7785 req/s (24131 requests in 3 s), p99 26.9 ms, probe answered in 9 ms
 #   PASS 01-blocking/keep-alive (expected stall): ..., probe unanswered in 2 s while wrk held 50 connections
 #   FAIL 03-recv-send/close: wrk socket errors: read 12; ...
@@ -13,7 +15,7 @@
 # still runs, the ledger check passes (scenarios ledger-zero: no connection but its probe
 # left, no I/O pending), and the server's log holds no Wine crash report and, with
 # HEAP_CHECK=1, no Wine heap warning. req/s is shown, never judged: the machine is shared
-# (speed is `make bench`'s business).
+# (speed is `make bench`'s business). Server logs: build/tests/load-MODE-STAGE.log.
 #
 # HEAP_CHECK=1: the servers run with WINEDEBUG=warn+heap (see tests/lib-extra.sh), and
 # first heap-selftest.exe (a double free) must be caught, or the check would be blind.
@@ -182,6 +184,7 @@ print_table() {
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 01-blocking 02-recv-only)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "FAIL load: wrk is not installed"; exit 1; }
 wine_ready
+wine_persist
 [ "${HEAP_CHECK:-0}" = 1 ] && heap_selftest
 for stage in "$@"; do
     run_stage "$stage"

@@ -143,6 +143,7 @@ run_stage() {
     server_stop
     crash=$(crash_report "$stage")
     check "$stage" no-crash-report "${crash:+$crash (see $(server_log "$stage"))}"
+    if [ "${HEAP_CHECK:-0}" = 1 ]; then check "$stage" no-heap-warning "$(heap_report "$stage")"; fi
 }
 
 print_table() {
@@ -163,6 +164,7 @@ while read -r row; do
     mapfile -t -O "${#rows[@]}" rows < <(labels "$row")
 done < <(awk '/^#/ || NF == 0 || $1 == "scenario" { next } { print $1 }' "$map")
 rows+=(still-running no-crash-report)
+if [ "${HEAP_CHECK:-0}" = 1 ]; then rows+=(no-heap-warning); fi
 for stage in "$@"; do
     run_stage "$stage"
 done

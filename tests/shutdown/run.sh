@@ -26,8 +26,9 @@
 #   PASS 05-acceptex/ctrl-c-under-load (expected: dies without a final ledger)
 #
 # How Ctrl+C is sent: `kill -INT` to the PID bash got for `wine server.exe &`. /usr/bin/wine
-# is a shell script that execs wine64, which execs the preloader, so that PID is the Unix
-# process running server.exe (ps shows its command line). Wine's ntdll catches SIGINT in
+# is a shell script that execs /usr/lib/wine/wine64 (and Wine's loader execs on in the same
+# process), so that PID is the Unix process running server.exe: ps shows its command
+# line as "/work/main/build/05-acceptex/server.exe -p 0 -q", no wine process around it. Wine's ntdll catches SIGINT in
 # that process (even though bash started the background job with SIGINT ignored: Wine
 # installs its own handler) and runs the console control routine on a new thread: the
 # program's SetConsoleCtrlHandler handler gets CTRL_C_EVENT. Without a handler, Wine 8's
@@ -99,14 +100,16 @@ wait_requests() {
 # listening: does the server's port still accept a connection?
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; }
 
-# start STAGE TEST ARGS...: a fresh log and server for one test (quiet: errors only).
+# start STAGE TEST ARGS...: a fresh log and server for one test. The default log level:
+# connection events and the shutdown's steps are in the log, and the time a log line takes
+# widens the races a shutdown can lose (one was found that way), which is the point here.
 start() {
     local stage=$1 test=$2
     shift 2
     LOG_PREFIX=shutdown-$test-
     SERVER_EXIT_MS=
     : >"$(server_log "$stage")"
-    server_start_args "$stage" -q "$@"
+    server_start_args "$stage" "$@"
 }
 
 # final_ledger: the JSON of the last "final ledger: {JSON}" line in the test's log.
@@ -379,7 +382,7 @@ t_ctrl_c_repeat() {
     for rep in $(seq "$runs"); do
         mode=keep-alive; [ $((rep % 2)) = 0 ] && mode=close
         before=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
-        if ! server_start_args "$STAGE" -q; then
+        if ! server_start_args "$STAGE"; then
             bad+=" run $rep: did not start;"
             continue
         fi
@@ -442,6 +445,7 @@ print_table() {
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 05-acceptex 06-shutdown)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "FAIL shutdown: wrk is not installed"; exit 1; }
 wine_ready
+wine_persist
 for stage in "$@"; do
     run_stage "$stage"
 done
