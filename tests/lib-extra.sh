@@ -5,7 +5,6 @@
 #  - the heap check: HEAP_CHECK=1 runs every server with Wine's heap warnings on and makes
 #    heap_report find them in the server's log;
 #  - wine_persist: one wineserver for the whole suite (servers restart without a race);
-#  - server_start_args: server_start with extra server arguments (--drain-ms, -q, ...);
 #  - server_wait_exit: wait (bounded) for the server to end by itself, and time it;
 #  - small things: now_ms, established_to, stats_num, wrk_field.
 
@@ -58,33 +57,6 @@ heap_lines() {
 # wine_ready. If a wineserver already runs, this does nothing (it exits with status 2).
 wine_persist() {
     wineserver -p </dev/null >/dev/null 2>&1 || true
-}
-
-# server_start_args STAGE ARG...: like lib.sh's server_start (wait up to 60 s for the
-# "listening on" line; SERVER_PID, SERVER_PORT), but the server gets `-p 0 ARG...`.
-# SERVER_PID is the process running server.exe: /usr/bin/wine is a shell script that
-# execs /usr/lib/wine/wine64 (whose loader execs on in the same process), so the PID bash
-# gets from `&` is the Unix process of the Windows program itself, and a SIGINT to it reaches the program's
-# SetConsoleCtrlHandler handler as CTRL_C_EVENT (see tests/shutdown/run.sh).
-server_start_args() {
-    local stage=$1 log seen deadline=$((SECONDS + 60))
-    shift
-    log=$(server_log "$stage")
-    mkdir -p "$(dirname "$log")"
-    seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
-    echo "=== $(date +%T) $stage $* started by ${0##*/}" >>"$log"
-    wine "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
-    SERVER_PID=$!
-    SERVER_PORT=
-    while [ -z "$SERVER_PORT" ]; do
-        if ! server_alive || [ $SECONDS -ge $deadline ]; then
-            server_stop
-            return 1
-        fi
-        sleep 0.05
-        SERVER_PORT=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*/' "$log" |
-                      sed -n "$((seen + 1))s|.*:\([0-9]*\)/\$|\1|p")
-    done
 }
 
 # server_wait_exit MS: wait up to MS milliseconds for the server to end by itself.

@@ -21,15 +21,19 @@ server_exe() { echo "$build/$1/server.exe"; }
 # one section per start. LOG_PREFIX keeps the browser test's logs apart.
 server_log() { echo "$build/tests/${LOG_PREFIX:-}$1.log"; }
 
-# server_start STAGE: start build/STAGE/server.exe -p 0 under Wine and wait (60 s at most)
-# for its "listening on" line. Sets SERVER_PID and SERVER_PORT; returns 1 on failure.
+# server_start STAGE [ARG...]: start build/STAGE/server.exe -p 0 ARG... under Wine and wait
+# (60 s at most) for its "listening on" line. Sets SERVER_PID and SERVER_PORT; returns 1
+# on failure. SERVER_PID is the process running server.exe itself (/usr/bin/wine execs
+# the loader in the same process), so a SIGINT to it reaches the program's
+# SetConsoleCtrlHandler handler as CTRL_C_EVENT (tests/shutdown/run.sh).
 server_start() {
     local stage=$1 log seen deadline=$((SECONDS + 60))
+    shift
     log=$(server_log "$stage")
     mkdir -p "$(dirname "$log")"
     seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
-    echo "=== $(date +%T) $stage started by ${0##*/}" >>"$log"
-    wine "$(server_exe "$stage")" -p 0 >>"$log" 2>&1 &
+    echo "=== $(date +%T) $stage $* started by ${0##*/}" >>"$log"
+    wine "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
     SERVER_PID=$!
     SERVER_PORT=
     while [ -z "$SERVER_PORT" ]; do

@@ -60,10 +60,6 @@ shift
 client=$*
 [ -f "$(server_exe "$stage")" ] || { say "$(server_exe "$stage") is not built (make servers)"; exit 2; }
 
-# server_start runs `wine EXE -p 0 &`: this adds the server's own arguments. exec keeps
-# SERVER_PID the server's pid (the function runs in the background job's subshell).
-wine() { exec wine "$@" "${server_args[@]}"; }
-
 # One log per run (transcripts of one stage may run at once), removed at the end.
 export LOG_PREFIX="transcripts/$$-"
 log=$(server_log "$stage")
@@ -73,7 +69,7 @@ mkdir -p "$(dirname "$log")"
 : >"$log"
 
 wine_ready || exit 1
-server_start "$stage" || { say "$stage did not start; its log:"; cat "$log" >&2; exit 1; }
+server_start "$stage" "${server_args[@]}" || { say "$stage did not start; its log:"; cat "$log" >&2; exit 1; }
 url=http://127.0.0.1:$SERVER_PORT
 
 # The client.

@@ -66,7 +66,7 @@ run_mode() {
     [ "$mode" = close ] && hdr=(-H 'Connection: close')
     LOG_PREFIX=load-$mode-
     : >"$(server_log "$stage")"
-    if ! server_start_args "$stage" -q; then
+    if ! server_start "$stage" -q; then
         fail "$name" "no \"listening on\" line within 60 s (see $(server_log "$stage"))"
         cell[$mode/$stage]=FAIL
         return

@@ -109,7 +109,7 @@ start() {
     LOG_PREFIX=shutdown-$test-
     SERVER_EXIT_MS=
     : >"$(server_log "$stage")"
-    server_start_args "$stage" "$@"
+    server_start "$stage" "$@"
 }
 
 # final_ledger: the JSON of the last "final ledger: {JSON}" line in the test's log.
@@ -382,7 +382,7 @@ t_ctrl_c_repeat() {
     for rep in $(seq "$runs"); do
         mode=keep-alive; [ $((rep % 2)) = 0 ] && mode=close
         before=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
-        if ! server_start_args "$STAGE"; then
+        if ! server_start "$STAGE"; then
             bad+=" run $rep: did not start;"
             continue
         fi
