@@ -3,6 +3,8 @@
 # On Linux the servers are cross-compiled with mingw-w64 and run under Wine (prefix in
 # build/wine); under MSYS2 on Windows they are built with gcc and run natively.
 
+# Recipes source tools/wine-env.sh, which is bash (dash cannot read it).
+SHELL  := /bin/bash
 BUILD  := build
 STAGES := $(patsubst %/server.c,%,$(sort $(wildcard [0-9][0-9]-*/server.c)))
 NEWEST := $(lastword $(STAGES))
