@@ -206,7 +206,10 @@ static void print_snapshot(const char *name, snapshot s, snapshot base, int conn
     printf("%s_live=%lld\n%s_buffer_bytes=%lld\n%s_rss=%lld\n%s_anon=%lld\n", name, s.live, name,
            s.buffer_bytes, name, s.rss, name, s.anon);
     if (conns > 0) {
-        printf("%s_buffer_per_conn=%lld\n", name, (s.buffer_bytes - base.buffer_bytes) / conns);
+        /* The baseline's own probe connection may give its buffer back meanwhile: a
+         * shrink is "nothing held per connection", not a negative amount. */
+        long long grown = s.buffer_bytes - base.buffer_bytes;
+        printf("%s_buffer_per_conn=%lld\n", name, (grown > 0 ? grown : 0) / conns);
         if (s.rss >= 0 && base.rss >= 0)
             printf("%s_rss_per_conn=%lld\n%s_anon_per_conn=%lld\n", name, (s.rss - base.rss) / conns,
                    name, (s.anon - base.anon) / conns);
