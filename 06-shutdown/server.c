@@ -1,13 +1,13 @@
-/* 06-shutdown: ending without losing anything, and closing idle connections (C11).
+/* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
  *
- * Ctrl+C, Ctrl+Break or closing the console starts the shutdown, in order: stop
- * accepting (close the listener: the pending AcceptEx requests complete with an error);
- * close idle connections and let responses in flight finish for up to --drain-ms (a
- * second Ctrl+C cuts that short); cancel what is left; wait until no operation of any
- * kind is pending; one quit packet per worker, join them; free, WSACleanup, print the
- * final ledger (zero connections, zero pending, zero buffer bytes) and exit 0. Meanwhile
- * main closes connections that finished no request for --idle-ms (silent or slowloris
- * clients), so the list of open connections that makes both possible is the new part. */
+ * Ctrl+C, Ctrl+Break or closing the console: stop accepting (close the listener: the
+ * pending AcceptEx requests fail); close idle connections, let responses in flight finish
+ * for up to --drain-ms (a second Ctrl+C or a console close cuts that short); cancel the
+ * rest; wait until nothing is pending; a quit packet per worker, join; free, WSACleanup,
+ * print the final ledger (all zero), exit 0. A peer's FIN ends its requests, not their
+ * answers. main's sweep closes what makes no progress: idle --idle-ms after the last
+ * response, a send stuck --send-ms, a lingering close LINGER_MS; it refills the accept
+ * pool. The list of open connections that the sweep and the shutdown walk is new. */
 
 /*** stage ***/
 
@@ -25,6 +25,9 @@
 #define READ_SIZE   4096         /* bytes asked of one recv */
 #define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
 #define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define SEND_CHUNK  (64 * 1024)  /* at most this per WSASend: each completion shows progress */
+#define LINGER_MS   5000         /* a lingering close waits this long at most for the FIN */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "06-shutdown",
@@ -57,10 +60,13 @@ typedef struct conn {
     int    receiving;       /* a WSARecv is in flight */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
+    int    close_after_send;/* no more requests: close once the send queue is empty */
+    int    lingering;       /* all sent and our FIN out: reading only to discard */
+    int    peer_fin;        /* the peer's FIN came: answer what it sent, read no more */
+    long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
-    ULONGLONG last_request; /* GetTickCount64() when it was accepted or last answered */
+    ULONGLONG last_progress;/* GetTickCount64() at accept, send posted or completed, FIN sent */
     struct conn *prev, *next; /* in open_conns while open */
 } conn;
 
@@ -70,7 +76,7 @@ static struct {
     conn   head;            /* a ring: head.next is the newest, head.prev the oldest */
     int    count;
     int    stopping;        /* no new connection, no new request */
-    int    idle_ms;
+    int    idle_ms, send_ms;
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
@@ -93,7 +99,7 @@ static conn *conn_new(SOCKET sock, long id)
     c->sock = sock;
     c->id = id;
     c->refs = 2;  /* open, and the caller's: once in the list, another thread may close it */
-    c->last_request = GetTickCount64();
+    c->last_progress = GetTickCount64();
     InitializeCriticalSection(&c->lock);
     c->recv_op.kind = IO_RECV;
     c->recv_op.conn = c;
@@ -154,8 +160,8 @@ static void conn_release(conn *c)
 }
 
 /* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight (under Wine, closesocket alone does not complete a send the
- * peer is not reading) and drop the open reference. The pending completions drop theirs. */
+ * cancel what is in flight, then closesocket (03's order), and drop the open reference.
+ * The pending completions drop theirs. */
 static void conn_close(conn *c)
 {
     if (c->closing)
@@ -173,10 +179,11 @@ static void conn_close(conn *c)
     conn_release(c);
 }
 
-/* Run fn on every open connection, under its lock. The list's lock is let go before any
- * conn's lock is taken (conn_close takes them the other way round), so a reference to
- * each connection is taken first: it may close meanwhile, but it cannot be freed. */
-static void for_each_open(void (*fn)(conn *c))
+/* Run fn on every open connection, under its lock; skip_busy passes by one whose lock is
+ * held (a handler at work: it is not idle, and the sweep must not wait behind it). The
+ * list's lock is let go before any conn's lock is taken (conn_close takes them the other
+ * way round), so a reference to each is taken first: it may close, but not be freed. */
+static void for_each_open(void (*fn)(conn *c), int skip_busy)
 {
     conn **held, *c;
     int n = 0, i;
@@ -188,9 +195,12 @@ static void for_each_open(void (*fn)(conn *c))
     }
     LeaveCriticalSection(&open_conns.lock);
     for (i = 0; i < n; i++) {
-        EnterCriticalSection(&held[i]->lock);
-        fn(held[i]);
-        LeaveCriticalSection(&held[i]->lock);
+        if (!skip_busy)
+            EnterCriticalSection(&held[i]->lock);
+        if (!skip_busy || TryEnterCriticalSection(&held[i]->lock)) {
+            fn(held[i]);
+            LeaveCriticalSection(&held[i]->lock);
+        }
         conn_release(held[i]);
     }
     free(held);
@@ -215,8 +225,9 @@ static int post_send(conn *c)
         return 0;
     }
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)(op->data.len < SEND_CHUNK ? op->data.len : SEND_CHUNK);
     ZeroMemory(&op->ov, sizeof op->ov);
+    c->last_progress = GetTickCount64();
     /* Everything the completion will read is written before the post: it may run on
      * another thread before WSASend returns (it waits for our lock, then reads this). */
     c->sending = 1;
@@ -312,8 +323,11 @@ static int serve_requests(conn *c)
             keep = 2;
             break;
         }
+        if (open_conns.stopping) {  /* between two requests: a shutdown does not wait for more */
+            keep = 0;
+            break;
+        }
         keep = app_respond(&req, &c->send_queue);
-        c->last_request = GetTickCount64();
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
             buffer_consume(&c->in, req.total_len);
@@ -323,15 +337,52 @@ static int serve_requests(conn *c)
     return keep;
 }
 
-/*** completions ***/
+/*** closing ***/
 
-/* No more requests: close as soon as the responses already queued are sent. */
+/* All sent after the last response: end it as 01 does (lingering close). Our FIN, then
+ * read and discard until the peer's FIN: closing now, with its bytes unread, would reset
+ * the connection and could destroy the response before the client has read it. */
+static void linger(conn *c)
+{
+    if (c->peer_fin) {  /* its FIN is in: nothing to wait for, nothing unread */
+        conn_close(c);
+        return;
+    }
+    c->last_progress = GetTickCount64();  /* the sweep gives up after LINGER_MS */
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        conn_close(c);
+        return;
+    }
+    c->lingering = 1;
+    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    if (!c->receiving && post_recv(c) != 0)
+        conn_close(c);
+}
+
+/* No more requests (Connection: close, HTTP/1.0, an error): linger once all is sent. */
 static void close_when_sent(conn *c)
 {
     c->close_after_send = 1;
     if (!c->sending)
-        conn_close(c);
+        linger(c);
 }
+
+/* A read completed after the last request: what it brought is thrown away. Lingering, read
+ * on; still sending, wait (linger posts the next read). */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES) {
+        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
+        conn_close(c);
+    } else if (c->lingering && post_recv(c) != 0) {
+        conn_close(c);
+    }
+}
+
+/*** completions ***/
 
 /* After a completion that leaves the connection open: answer what is whole, then read
  * more. While requests are held back the connection does not read: a peer that pipelines
@@ -340,7 +391,9 @@ static void serve_then_read(conn *c)
 {
     switch (serve_requests(c)) {
     case 1:
-        if (!c->receiving && post_recv(c) != 0)
+        if (c->peer_fin)  /* all it sent is answered */
+            close_when_sent(c);
+        else if (!c->receiving && post_recv(c) != 0)
             conn_close(c);
         break;
     case 2:
@@ -367,21 +420,26 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     log_op(c->id, "recv completed %lu bytes: data or FIN, recv will say", bytes);
     if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
         return;
-    if (open_conns.stopping) {  /* shutting down: no new request is read */
-        close_when_sent(c);
-        return;
-    }
     switch (read_available(c)) {
-    case 0:  /* the peer's FIN. Under Wine a reset peer looks the same, and a send pending
-              * to it never completes: so cancel it rather than wait (NOTES). */
-        log_event(c->id, "peer closed (FIN)");
-        conn_close(c);
-        return;
+    case 0:  /* the peer's FIN: it sends no more, but it may still read. Lingering, that is
+              * the end; otherwise what it sent is answered first (serve_then_read). */
+        c->peer_fin = 1;
+        log_event(c->id, "peer closed (FIN)%s", c->lingering ? "" : ": answering what it sent");
+        if (c->lingering) {
+            conn_close(c);
+            return;
+        }
+        break;
     case -1:
         conn_close(c);
         return;
     }
-    serve_then_read(c);
+    if (c->close_after_send)
+        discard_input(c);
+    else if (open_conns.stopping)  /* shutting down: no new request is answered */
+        close_when_sent(c);
+    else
+        serve_then_read(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
@@ -396,11 +454,14 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     ledger_add(&the_ledger.completed[OP_SEND], 1);
     log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
+    c->last_progress = GetTickCount64();  /* idle from the last byte sent, unless more go */
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
+    if (c->closing || post_send(c) != 0)
         conn_close(c);
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
+    else if (!c->sending)
+        linger(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -443,7 +504,8 @@ static DWORD WINAPI worker(LPVOID port)
 
 /* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
-    io_op  op;  /* kind IO_ACCEPT */
+    io_op  op;     /* kind IO_ACCEPT */
+    int    posted; /* an AcceptEx is pending on it, or its completion is being handled */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
@@ -455,6 +517,7 @@ static struct {
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     accept_op *pool;
+    int pool_size;
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
@@ -479,8 +542,10 @@ static int post_accept(accept_op *a)
         ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
         opcheck_done(&a->op.check);
         closesocket(a->sock);
+        a->posted = 0;  /* main's sweep posts it again (refill_accept_pool) */
         return -1;
     }
+    a->posted = 1;
     return 0;
 }
 
@@ -546,7 +611,19 @@ static void on_accept_completed(io_op *op, DWORD err)
     if (open_conns.stopping)
         check_drained();
     else if (post_accept(a) != 0)
-        log_event(0, "the accept pool is one request short");
+        log_event(0, "the accept pool is one request short until the next sweep");
+    LeaveCriticalSection(&open_conns.lock);
+}
+
+/* main, at each sweep: post again the accepts whose post failed (no socket to be had, say),
+ * so that a passing shortage does not leave the pool short for good. */
+static void refill_accept_pool(void)
+{
+    int i;
+    EnterCriticalSection(&open_conns.lock);
+    for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
+        if (!server.pool[i].posted && post_accept(&server.pool[i]) == 0)
+            log_event(0, "accept pool: a missing request posted again");
     LeaveCriticalSection(&open_conns.lock);
 }
 
@@ -571,6 +648,7 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
     pool = server.pool = calloc((size_t)count, sizeof *pool);
     if (pool == NULL)
         return -1;
+    server.pool_size = count;
     for (i = 0; i < count; i++) {
         pool[i].op.kind = IO_ACCEPT;
         opcheck_init(&pool[i].op.check);
@@ -583,23 +661,35 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
 /*** shutdown ***/
 
 static HANDLE stop_requested, hurry_requested, shutdown_done;
+static volatile LONG console_closing;
 
 /* Ctrl+C, Ctrl+Break, console close (under Wine: SIGINT). Runs on a thread of its own:
- * the first starts the shutdown, a second skips the drain. */
+ * the first starts the shutdown, a second skips the drain. Closing the console skips it
+ * too: Windows ends the process about 5 s after this is called, drained or not. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
+    if (event == CTRL_CLOSE_EVENT) {
+        console_closing = 1;
+        SetEvent(hurry_requested);
+    }
     SetEvent(InterlockedIncrement(&count) == 1 ? stop_requested : hurry_requested);
     if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns */
         WaitForSingleObject(shutdown_done, INFINITE);
     return TRUE;
 }
 
-static void close_if_idle(conn *c)
+/* main's sweep: close a connection that has made no progress for too long. Which clock
+ * runs depends on what it waits for: a send the peer does not read (--send-ms), the
+ * peer's FIN after ours (LINGER_MS), or a next request after the last response was
+ * sent (--idle-ms; a silent or slowloris client too). A handler at work is skipped. */
+static void close_if_stuck(conn *c)
 {
-    if (!c->closing && !c->sending
-        && GetTickCount64() - c->last_request > (ULONGLONG)open_conns.idle_ms) {
-        log_event(c->id, "no request finished for %d ms: closing", open_conns.idle_ms);
+    ULONGLONG quiet = GetTickCount64() - c->last_progress;
+    int limit = c->sending ? open_conns.send_ms : c->lingering ? LINGER_MS : open_conns.idle_ms;
+    if (!c->closing && quiet > (ULONGLONG)limit) {
+        log_event(c->id, "%s for %d ms: closing", c->sending ? "send made no progress"
+                  : c->lingering ? "no FIN after ours" : "idle", limit);
         conn_close(c);
     }
 }
@@ -617,18 +707,22 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     LeaveCriticalSection(&open_conns.lock);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Idle connections close now, busy ones once their responses are sent... */
-    for_each_open(close_when_sent);
+    for_each_open(close_when_sent, 0);
     drained_or_hurry[0] = open_conns.drained;
     drained_or_hurry[1] = hurry_requested;
     if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)drain_ms) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is cancelled. */
         log_event(0, "drain over: cancelling %d connection(s)", open_conns.count);
-        for_each_open(conn_close);
+        for_each_open(conn_close, 0);
     }
     /* 4. The last completions (ERROR_OPERATION_ABORTED, expected now), then one quit
-     * packet per worker: under Wine, closing the port does not wake its waiters. */
-    if (WaitForSingleObject(open_conns.drained, 10000) != WAIT_OBJECT_0)
-        log_event(0, "operations still pending 10 s after the cancel");
+     * packet per worker: under Wine, closing the port does not wake its waiters. If some
+     * never come, nothing is freed: the system may still write into that memory. */
+    if (WaitForSingleObject(open_conns.drained, console_closing ? 2000 : 10000) != WAIT_OBJECT_0) {
+        log_event(0, "operations still pending after the cancel: exiting without freeing");
+        ledger_report(STAGE.name);
+        return 1;
+    }
     for (i = 0; i < count; i++)
         PostQueuedCompletionStatus(port, 0, 0, NULL);
     for (i = 0; i < count; i++) {
@@ -648,7 +742,7 @@ int main(int argc, char **argv)
     options opt;
     SOCKET listener;
     HANDLE port, *workers;
-    int i;
+    int i, sweep_ms;
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
@@ -657,6 +751,7 @@ int main(int argc, char **argv)
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
     open_conns.idle_ms = opt.idle_ms;
+    open_conns.send_ms = opt.send_ms;
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
@@ -684,9 +779,12 @@ int main(int argc, char **argv)
     if (start_accepting(listener, port, opt.accepts) != 0)
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    /* Until Ctrl+C, every quarter of --idle-ms: close the connections idle that long. */
-    while (WaitForSingleObject(stop_requested, (DWORD)opt.idle_ms / 4 + 1) == WAIT_TIMEOUT)
-        for_each_open(close_if_idle);
+    /* Until Ctrl+C, four times per shortest limit: the sweep. */
+    sweep_ms = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;
+    while (WaitForSingleObject(stop_requested, (DWORD)sweep_ms) == WAIT_TIMEOUT) {
+        for_each_open(close_if_stuck, 1);
+        refill_accept_pool();
+    }
     i = shut_down(port, workers, opt.threads, opt.drain_ms);
     SetEvent(shutdown_done);  /* a console close may now end the process */
     return i;

@@ -12,6 +12,7 @@ typedef struct options {
     int            accepts;    /* -a N (05+), AcceptEx requests kept pending, default 32 */
     int            drain_ms;   /* --drain-ms N (06), default 5000 */
     int            idle_ms;    /* --idle-ms N (06), default 30000 */
+    int            send_ms;    /* --send-ms N (06), default 10000 */
     log_level      level;      /* -v / -q */
 } options;
 
