@@ -206,32 +206,24 @@ static int serve_requests(conn *c)
 
 /*** closing ***/
 
-/* All sent after the last response: end it as 01 does (lingering close). Our FIN, then
- * read and discard until the peer's FIN: closing now, with its bytes unread, would reset
- * the connection and could destroy the response before the client has read it. */
-static void linger(conn *c)
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
+static void close_when_sent(conn *c)
 {
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_close(c);
+    c->close_after_send = 1;
+    if (c->sending || c->lingering)
         return;
-    }
     c->lingering = 1;
     log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
     if (!c->receiving && post_recv(c) != 0)
         conn_close(c);
 }
 
-/* No more requests (Connection: close, HTTP/1.0, an error): linger once all is sent. */
-static void close_when_sent(conn *c)
-{
-    c->close_after_send = 1;
-    if (!c->sending)
-        linger(c);
-}
-
 /* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (linger posts the next read). */
+ * on; still sending, wait (close_when_sent posts the next read). */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -316,7 +308,7 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
     else if (!c->sending)
-        linger(c);
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static DWORD WINAPI worker(LPVOID port)

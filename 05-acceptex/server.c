@@ -259,32 +259,24 @@ static int serve_requests(conn *c)
 
 /*** closing ***/
 
-/* All sent after the last response: end it as 01 does (lingering close). Our FIN, then
- * read and discard until the peer's FIN: closing now, with its bytes unread, would reset
- * the connection and could destroy the response before the client has read it. */
-static void linger(conn *c)
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
+static void close_when_sent(conn *c)
 {
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_close(c);
+    c->close_after_send = 1;
+    if (c->sending || c->lingering)
         return;
-    }
     c->lingering = 1;
     log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
     if (!c->receiving && post_recv(c) != 0)
         conn_close(c);
 }
 
-/* No more requests (Connection: close, HTTP/1.0, an error): linger once all is sent. */
-static void close_when_sent(conn *c)
-{
-    c->close_after_send = 1;
-    if (!c->sending)
-        linger(c);
-}
-
 /* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (linger posts the next read). */
+ * on; still sending, wait (close_when_sent posts the next read). */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -367,7 +359,7 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
     else if (!c->sending)
-        linger(c);
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -417,7 +409,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions, asked of the listener with WSAIoctl */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
 } server;
@@ -454,14 +446,10 @@ static int post_accept(accept_op *a)
  * read_available, joins the port and posts its first (zero-byte) read. */
 static void start_connection(accept_op *a)
 {
-    SOCKADDR *local, *remote;
-    int local_len, remote_len;
-    char peer[INET_ADDRSTRLEN] = "?";
+    char peer[32];
     u_long nonblocking = 1;
     conn *c;
-    server.get_addresses(a->addresses, 0, ADDR_SPACE, ADDR_SPACE, &local, &local_len,
-                         &remote, &remote_len);
-    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, peer, sizeof peer);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
                    sizeof server.listener) != 0
         || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
@@ -476,7 +464,7 @@ static void start_connection(accept_op *a)
         closesocket(a->sock);
         return;
     }
-    log_event(c->id, "accepted from %s:%u", peer, ntohs(((SOCKADDR_IN *)remote)->sin_port));
+    log_event(c->id, "accepted from %s", peer);
     /* Our own reference: once the read is posted, a worker may see the peer close and
      * drop the open one before we have left the lock. */
     conn_hold(c);
@@ -511,18 +499,12 @@ static void on_accept_completed(io_op *op, DWORD err)
 /* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
 static int start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    GUID accept_ex = WSAID_ACCEPTEX, get_addresses = WSAID_GETACCEPTEXSOCKADDRS;
     accept_op *pool;
-    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex, sizeof accept_ex,
-                    &server.accept_ex, sizeof server.accept_ex, &bytes, NULL, NULL) != 0
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses,
-                    sizeof get_addresses, &server.get_addresses, sizeof server.get_addresses,
-                    &bytes, NULL, NULL) != 0) {
+        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return -1;
     }

@@ -31,9 +31,8 @@
 
 static const stage_info STAGE = {
     "06-shutdown",
-    "Ctrl+C drains and ends it with a zero ledger; idle connections are closed after --idle-ms.",
-    "none of the earlier ones; each of these servers answers one request per handler call, "
-    "and is a lesson, not a product.",
+    "a FIN is answered, not cut; nothing waits without bound; Ctrl+C drains to a zero ledger.",
+    "none of the earlier ones; it is a lesson to copy from, not a product.",
 };
 
 /*** connection ***/
@@ -92,7 +91,6 @@ static void conn_free(conn *c);
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    int stopping;
     conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
@@ -115,19 +113,17 @@ static conn *conn_new(SOCKET sock, long id)
     ledger_add(&the_ledger.live_connections, 1);
     /* Published last, whole: the idle sweep and the shutdown find it from here on. */
     EnterCriticalSection(&open_conns.lock);
-    stopping = open_conns.stopping;
-    if (!stopping) {
-        c->next = open_conns.head.next;
-        c->prev = &open_conns.head;
-        c->next->prev = c;
-        c->prev->next = c;
-        open_conns.count++;
-    }
-    LeaveCriticalSection(&open_conns.lock);
-    if (stopping) {  /* too late: the shutdown may have swept the list already */
+    if (open_conns.stopping) {  /* too late: the shutdown may have swept the list already */
+        LeaveCriticalSection(&open_conns.lock);
         conn_free(c);
         return NULL;
     }
+    c->next = open_conns.head.next;
+    c->prev = &open_conns.head;
+    c->next->prev = c;
+    c->prev->next = c;
+    open_conns.count++;
+    LeaveCriticalSection(&open_conns.lock);
     return c;
 }
 
@@ -179,10 +175,9 @@ static void conn_close(conn *c)
     conn_release(c);
 }
 
-/* Run fn on every open connection, under its lock; skip_busy passes by one whose lock is
- * held (a handler at work: it is not idle, and the sweep must not wait behind it). The
- * list's lock is let go before any conn's lock is taken (conn_close takes them the other
- * way round), so a reference to each is taken first: it may close, but not be freed. */
+/* Run fn on every open connection, under its lock (skip_busy: not one whose lock is held,
+ * by a handler at work). The list's lock is let go before a conn's is taken (conn_close
+ * takes them the other way round), so each is held first: it may close, not be freed. */
 static void for_each_open(void (*fn)(conn *c), int skip_busy)
 {
     conn **held, *c;
@@ -317,20 +312,18 @@ static int read_available(conn *c)
 static int serve_requests(conn *c)
 {
     http_request req;
-    int keep = 1;
+    int keep = open_conns.stopping ? 0 : 1;  /* a shutdown answers no new request... */
     while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         if (c->send_queue.len >= QUEUE_HIGH) {
             keep = 2;
-            break;
-        }
-        if (open_conns.stopping) {  /* between two requests: a shutdown does not wait for more */
-            keep = 0;
             break;
         }
         keep = app_respond(&req, &c->send_queue);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
             buffer_consume(&c->in, req.total_len);
+        if (keep == 1 && open_conns.stopping)  /* ...nor waits for one not yet begun */
+            keep = 0;
     }
     if (keep < 0 || post_send(c) != 0)
         return -1;
@@ -339,37 +332,25 @@ static int serve_requests(conn *c)
 
 /*** closing ***/
 
-/* All sent after the last response: end it as 01 does (lingering close). Our FIN, then
- * read and discard until the peer's FIN: closing now, with its bytes unread, would reset
- * the connection and could destroy the response before the client has read it. */
-static void linger(conn *c)
-{
-    if (c->peer_fin) {  /* its FIN is in: nothing to wait for, nothing unread */
-        conn_close(c);
-        return;
-    }
-    c->last_progress = GetTickCount64();  /* the sweep gives up after LINGER_MS */
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_close(c);
-        return;
-    }
-    c->lingering = 1;
-    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    if (!c->receiving && post_recv(c) != 0)
-        conn_close(c);
-}
-
-/* No more requests (Connection: close, HTTP/1.0, an error): linger once all is sent. */
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
 static void close_when_sent(conn *c)
 {
     c->close_after_send = 1;
-    if (!c->sending)
-        linger(c);
+    if (c->sending || c->lingering)
+        return;
+    c->last_progress = GetTickCount64();  /* the sweep gives up after LINGER_MS */
+    c->lingering = 1;
+    log_event(c->id, "all sent: FIN sent%s", c->peer_fin ? "" : ", discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+    if (c->peer_fin || (!c->receiving && post_recv(c) != 0))
+        conn_close(c);  /* with the peer's FIN in, nothing is left to wait for */
 }
 
 /* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (linger posts the next read). */
+ * on; still sending, wait (close_when_sent posts the next read). */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -421,23 +402,19 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
         return;
     switch (read_available(c)) {
-    case 0:  /* the peer's FIN: it sends no more, but it may still read. Lingering, that is
-              * the end; otherwise what it sent is answered first (serve_then_read). */
+    case 0:  /* the peer's FIN: it sends no more, but it may still read, so what it sent
+              * is answered first (serve_then_read). Lingering, it is the end. */
         c->peer_fin = 1;
         log_event(c->id, "peer closed (FIN)%s", c->lingering ? "" : ": answering what it sent");
-        if (c->lingering) {
-            conn_close(c);
-            return;
-        }
-        break;
+        if (!c->lingering)
+            break;
+        /* fall through - lingering: close */
     case -1:
         conn_close(c);
         return;
     }
     if (c->close_after_send)
         discard_input(c);
-    else if (open_conns.stopping)  /* shutting down: no new request is answered */
-        close_when_sent(c);
     else
         serve_then_read(c);
 }
@@ -461,7 +438,7 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
     else if (!c->sending)
-        linger(c);
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -513,7 +490,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions, asked of the listener with WSAIoctl */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     accept_op *pool;
@@ -526,6 +503,7 @@ static struct {
 static int post_accept(accept_op *a)
 {
     DWORD unused;
+    a->posted = 0;  /* until it is: then main's sweep posts it again (refill_accept_pool) */
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (a->sock == INVALID_SOCKET) {
         log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
@@ -542,7 +520,6 @@ static int post_accept(accept_op *a)
         ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
         opcheck_done(&a->op.check);
         closesocket(a->sock);
-        a->posted = 0;  /* main's sweep posts it again (refill_accept_pool) */
         return -1;
     }
     a->posted = 1;
@@ -554,14 +531,10 @@ static int post_accept(accept_op *a)
  * read_available, joins the port and posts its first (zero-byte) read. */
 static void start_connection(accept_op *a)
 {
-    SOCKADDR *local, *remote;
-    int local_len, remote_len;
-    char peer[INET_ADDRSTRLEN] = "?";
+    char peer[32];
     u_long nonblocking = 1;
     conn *c;
-    server.get_addresses(a->addresses, 0, ADDR_SPACE, ADDR_SPACE, &local, &local_len,
-                         &remote, &remote_len);
-    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, peer, sizeof peer);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
                    sizeof server.listener) != 0
         || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
@@ -576,7 +549,7 @@ static void start_connection(accept_op *a)
         closesocket(a->sock);
         return;
     }
-    log_event(c->id, "accepted from %s:%u", peer, ntohs(((SOCKADDR_IN *)remote)->sin_port));
+    log_event(c->id, "accepted from %s", peer);
     /* conn_new gave us our own reference: a worker may see the peer close and drop the
      * open one as soon as the read is posted, or the shutdown may close c before that. */
     EnterCriticalSection(&c->lock);
@@ -615,33 +588,26 @@ static void on_accept_completed(io_op *op, DWORD err)
     LeaveCriticalSection(&open_conns.lock);
 }
 
-/* main, at each sweep: post again the accepts whose post failed (no socket to be had, say),
- * so that a passing shortage does not leave the pool short for good. */
+/* main, at each sweep: post again the accepts whose post failed (no socket, say). */
 static void refill_accept_pool(void)
 {
     int i;
     EnterCriticalSection(&open_conns.lock);
     for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
-        if (!server.pool[i].posted && post_accept(&server.pool[i]) == 0)
-            log_event(0, "accept pool: a missing request posted again");
+        if (!server.pool[i].posted)
+            post_accept(&server.pool[i]);
     LeaveCriticalSection(&open_conns.lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
 static int start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    GUID accept_ex = WSAID_ACCEPTEX, get_addresses = WSAID_GETACCEPTEXSOCKADDRS;
     accept_op *pool;
-    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex, sizeof accept_ex,
-                    &server.accept_ex, sizeof server.accept_ex, &bytes, NULL, NULL) != 0
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses,
-                    sizeof get_addresses, &server.get_addresses, sizeof server.get_addresses,
-                    &bytes, NULL, NULL) != 0) {
+        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return -1;
     }
@@ -661,33 +627,28 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
 /*** shutdown ***/
 
 static HANDLE stop_requested, hurry_requested, shutdown_done;
-static volatile LONG console_closing;
 
 /* Ctrl+C, Ctrl+Break, console close (under Wine: SIGINT). Runs on a thread of its own:
- * the first starts the shutdown, a second skips the drain. Closing the console skips it
- * too: Windows ends the process about 5 s after this is called, drained or not. */
+ * the first starts the shutdown, a second skips the drain, and so does a console close:
+ * Windows ends the process about 5 s after this is called, drained or not. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    if (event == CTRL_CLOSE_EVENT) {
-        console_closing = 1;
+    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
         SetEvent(hurry_requested);
-    }
-    SetEvent(InterlockedIncrement(&count) == 1 ? stop_requested : hurry_requested);
+    SetEvent(stop_requested);
     if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns */
         WaitForSingleObject(shutdown_done, INFINITE);
     return TRUE;
 }
 
-/* main's sweep: close a connection that has made no progress for too long. Which clock
- * runs depends on what it waits for: a send the peer does not read (--send-ms), the
- * peer's FIN after ours (LINGER_MS), or a next request after the last response was
- * sent (--idle-ms; a silent or slowloris client too). A handler at work is skipped. */
+/* main's sweep: close a connection that made no progress for too long, by what it waits
+ * for: a send the peer does not read (--send-ms), the peer's FIN after ours (LINGER_MS),
+ * a next request since the last response was sent (--idle-ms: silent, slowloris). */
 static void close_if_stuck(conn *c)
 {
-    ULONGLONG quiet = GetTickCount64() - c->last_progress;
     int limit = c->sending ? open_conns.send_ms : c->lingering ? LINGER_MS : open_conns.idle_ms;
-    if (!c->closing && quiet > (ULONGLONG)limit) {
+    if (!c->closing && GetTickCount64() - c->last_progress > (ULONGLONG)limit) {
         log_event(c->id, "%s for %d ms: closing", c->sending ? "send made no progress"
                   : c->lingering ? "no FIN after ours" : "idle", limit);
         conn_close(c);
@@ -697,7 +658,7 @@ static void close_if_stuck(conn *c)
 /* The shutdown, in order; each step waits for what the one before set off. */
 static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
 {
-    HANDLE drained_or_hurry[2];
+    HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
     /* 1. No new connections: the pending AcceptEx requests complete with an error. */
@@ -708,8 +669,6 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Idle connections close now, busy ones once their responses are sent... */
     for_each_open(close_when_sent, 0);
-    drained_or_hurry[0] = open_conns.drained;
-    drained_or_hurry[1] = hurry_requested;
     if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)drain_ms) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is cancelled. */
         log_event(0, "drain over: cancelling %d connection(s)", open_conns.count);
@@ -718,10 +677,9 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     /* 4. The last completions (ERROR_OPERATION_ABORTED, expected now), then one quit
      * packet per worker: under Wine, closing the port does not wake its waiters. If some
      * never come, nothing is freed: the system may still write into that memory. */
-    if (WaitForSingleObject(open_conns.drained, console_closing ? 2000 : 10000) != WAIT_OBJECT_0) {
+    if (WaitForSingleObject(open_conns.drained, 3000) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
-        ledger_report(STAGE.name);
-        return 1;
+        return ledger_report(STAGE.name) | 1;
     }
     for (i = 0; i < count; i++)
         PostQueuedCompletionStatus(port, 0, 0, NULL);
@@ -742,7 +700,7 @@ int main(int argc, char **argv)
     options opt;
     SOCKET listener;
     HANDLE port, *workers;
-    int i, sweep_ms;
+    int i;
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
@@ -779,9 +737,9 @@ int main(int argc, char **argv)
     if (start_accepting(listener, port, opt.accepts) != 0)
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    /* Until Ctrl+C, four times per shortest limit: the sweep. */
-    sweep_ms = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;
-    while (WaitForSingleObject(stop_requested, (DWORD)sweep_ms) == WAIT_TIMEOUT) {
+    /* Until Ctrl+C, the sweep, four times per shortest limit. */
+    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;
+    while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
         for_each_open(close_if_stuck, 1);
         refill_accept_pool();
     }

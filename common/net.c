@@ -154,3 +154,25 @@ SOCKET net_listen(const options *opt, const char *stage)
     fflush(stdout);
     return sock;
 }
+
+int net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex, LPFN_GETACCEPTEXSOCKADDRS *get_addresses)
+{
+    GUID accept_ex_id = WSAID_ACCEPTEX, get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
+    return WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, sizeof accept_ex_id,
+                    accept_ex, sizeof *accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
+                    sizeof get_addresses_id, get_addresses, sizeof *get_addresses, &bytes, NULL, NULL) != 0
+        ? -1 : 0;
+}
+
+void net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
+                       DWORD addr_space, char *out, size_t size)
+{
+    SOCKADDR *local, *remote;
+    int local_len, remote_len;
+    char ip[INET_ADDRSTRLEN] = "?";
+    get_addresses(addresses, 0, addr_space, addr_space, &local, &local_len, &remote, &remote_len);
+    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, ip, sizeof ip);
+    snprintf(out, size, "%s:%u", ip, ntohs(((SOCKADDR_IN *)remote)->sin_port));
+}
