@@ -11,6 +11,7 @@ suites=(
     "unit-test"
     "fuzz-test"
     "scenario-test"
+    "win-client-test"
     "browser-test"
     "load-test"
     "shutdown-test"
