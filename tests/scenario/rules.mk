@@ -27,7 +27,7 @@ $(SCENARIOS): $(SCENARIO_DEP)
 else
 CC_HOST   ?= cc
 SCENARIOS := $(BUILD)/tests/scenarios
-$(SCENARIOS): $(SCENARIO_DEP)
+$(SCENARIOS): $(SCENARIO_DEP) | deps-cc
 	@mkdir -p $(@D)
 	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -I$(SCENARIO_TOP)common -o $@ $(SCENARIO_SRC)
 endif
@@ -56,5 +56,5 @@ win-client-test: servers $(WIN_CLIENT)
 	LOG_PREFIX=win-client- bash $(SCENARIO_TOP)tests/scenario/run.sh $(filter $(WIN_CLIENT_STAGES),$(STAGES))
 endif
 
-browser-test: servers $(SCENARIOS)
+browser-test: servers $(SCENARIOS) | deps-chromium
 	$(SCENARIO_ENV) bash $(SCENARIO_TOP)tests/browser/run.sh $(STAGES)
