@@ -1,6 +1,9 @@
 /* app.c - see app.h. */
 #include "app.h"
 
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
 #include <windows.h>
 #include <stdio.h>
 

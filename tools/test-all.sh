@@ -16,6 +16,7 @@ suites=(
     "load-test"
     "shutdown-test"
     "check-notes"
+    "cmake-test"
     "opcheck-test"
     "debug-scenario-test:DEBUG=1 HEAP_CHECK=1 scenario-test"
 )
