@@ -56,5 +56,5 @@ win-client-test: servers $(WIN_CLIENT)
 	LOG_PREFIX=win-client- bash $(SCENARIO_TOP)tests/scenario/run.sh $(filter $(WIN_CLIENT_STAGES),$(STAGES))
 endif
 
-browser-test: servers $(SCENARIOS) | deps-chromium
+browser-test: servers $(SCENARIOS) | deps-chromium+python3
 	$(SCENARIO_ENV) bash $(SCENARIO_TOP)tests/browser/run.sh $(STAGES)
