@@ -12,6 +12,7 @@ NEWEST := $(lastword $(STAGES))
 ifeq ($(OS),Windows_NT)
 CC     := gcc
 CC32   := i686-w64-mingw32-gcc
+CC_HOST ?= gcc
 RUNNER :=
 else
 CC     := x86_64-w64-mingw32-gcc
@@ -20,7 +21,8 @@ RUNNER := . tools/wine-env.sh && wine_ready && exec wine
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1 -Icommon
-LDLIBS  := -lws2_32 -lmswsock
+# All a stage links (common/net.h's #pragma says the same to Visual Studio).
+LDLIBS  := -lws2_32
 COMMON  := $(wildcard common/*.c)
 HEADERS := $(wildcard common/*.h)
 
@@ -37,9 +39,13 @@ SERVERS32 := $(foreach s,$(STAGES),$(BUILD)/i686/$(s)/server.exe)
 .PHONY: all servers check-x86 run diff test help clean deps
 all: servers
 
-# Install what a fresh Debian machine lacks (or say what to install), once per make run.
+# Install what a fresh Debian machine lacks (or say what to install), once per make run:
+# `deps` what building and `make run` need (mingw-w64, Wine); `deps-test` what the suites
+# and `make bench` add; deps-TOOL[+TOOL] only those, asked for by the suite that runs them.
 deps:
-	@bash tools/deps.sh
+	@bash tools/deps.sh build
+deps-%:
+	@bash tools/deps.sh $(subst +, ,$*)
 
 servers: $(SERVERS)
 
@@ -61,11 +67,14 @@ run: servers
 	@echo "Starting $(RUN_STAGE): open the URL it prints in a browser. Ctrl+C stops it."
 	@$(RUNNER) $(BUILD)/$(RUN_STAGE)/server.exe $(ARGS)
 
-# make diff A=01 B=02
+# make diff A=01 B=02: GNU diff, or git's own diff where there is no `diff` (a Windows
+# machine with Git but no diffutils).
+DIFF ?= diff
 diff:
 	@a=$(firstword $(filter $(A) $(A)-%,$(STAGES))); b=$(firstword $(filter $(B) $(B)-%,$(STAGES))); \
 	test -n "$$a" -a -n "$$b" || { echo "usage: make diff A=01 B=02 (stages: $(STAGES))"; exit 2; }; \
-	diff -u $$a/server.c $$b/server.c || true
+	if command -v $(DIFF) >/dev/null 2>&1; then $(DIFF) -u $$a/server.c $$b/server.c; \
+	else git --no-pager diff --no-index --no-color -- $$a/server.c $$b/server.c; fi || true
 
 include tests/unit/rules.mk
 include tests/scenario/rules.mk
@@ -73,10 +82,16 @@ include tests/load/rules.mk
 include tests/shutdown/rules.mk
 include tests/notes/rules.mk
 include tests/debug/rules.mk
+include tests/cmake/rules.mk
 include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
-test: servers check-x86
+ifeq ($(OS),Windows_NT)
+TEST_BUILDS := servers   # MSYS2: check-x86 wants the i686 toolchain too; run it by hand
+else
+TEST_BUILDS := servers check-x86
+endif
+test: deps-test $(TEST_BUILDS)
 	@bash tools/test-all.sh
 
 help:
@@ -92,6 +107,8 @@ help:
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
 	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
+	@echo "make win-client-test   the scenario suite driven by the Windows build of the client (Wine)"
+	@echo "make cmake-test   CMakeLists.txt (the Visual Studio path) builds every stage, and each serves"
 	@echo "make clean"
 
 clean:

@@ -1,28 +1,143 @@
 /* app.c - see app.h. */
 #include "app.h"
 
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
 #include <windows.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "ledger.h"
 
 static const stage_info *the_stage;
-static char page[2048];
+static char page[16384];
 static int  page_len;
+
+/* The browser lab, per stage: what the experiments below show on it, and what a browser
+ * cannot show (a client that never reads, a thousand idle connections, Ctrl+C). */
+static const char *const lab_notes[] = {
+    "",
+    /* 01 */ "01 serves one connection at a time, and this page keeps its connection open "
+             "(keep-alive) to refresh the ledger: the four sleeps go out on other connections, "
+             "which 01 does not read until that one closes. Expect <i>stalled</i>.",
+    /* 02 */ "02's one worker runs each handler and sends each answer with a blocking send(): "
+             "the four sleeps come one after another (about 4 s). A browser reads every byte "
+             "it asks for, so it "
+             "cannot show 02's own limitation, a client that never reads: run "
+             "<code>scenarios -p PORT big-unread-blocks-others</code>.",
+    /* 03 */ "03 sends overlapped: the ledger keeps refreshing during the download "
+             "(send.pending is 1 while a send is in flight). Its limitation shows here: one "
+             "worker runs one handler at a time, so the four sleeps take about 4 s.",
+    /* 04 */ "04's workers run the four sleeps side by side: about 1 s. Its limitation needs "
+             "more connections than a browser opens (about 6 per server): run "
+             "<code>scenarios -p PORT idle-1000</code> and watch buffer_bytes here.",
+    /* 05 */ "05 holds no read buffer for an idle connection: buffer_bytes stays near 0 while "
+             "<code>scenarios -p PORT idle-1000</code> runs. Its limitation is Ctrl+C: press it "
+             "in the server's console and it dies with operations pending, unaccounted; a "
+             "browser cannot show that.",
+    /* 06 */ "06 ends gracefully: press Ctrl+C in the server's console; this page's ledger "
+             "stops answering, and the console prints the final ledger, every count zero.",
+};
+
+/* The page: the stage, the live ledger (/stats every 0.5 s) and two experiments in plain
+ * JavaScript: one /sleep?ms=1000 alone, then four at once, timed; a 64 MiB download while
+ * the ledger shows the send in flight. /?run=lab runs both on load (tests/browser/run.sh
+ * reads the lines they write into #lab). No '%' in the script: this is a printf format. */
+static const char page_format[] =
+    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n"
+    "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto;padding:0 1em}"
+    "pre{background:#f3f3f3;padding:.6em;white-space:pre-wrap}</style></head>\n<body>\n"
+    "<h1>iocp-stages: %s</h1>\n<p><b>This stage:</b> %s</p>\n<p><b>Limitation:</b> %s</p>\n"
+    "<h2>The ledger, live</h2>\n<pre id=\"ledger\">asking /stats ...</pre>\n"
+    "<h2>The lab</h2>\n<p>%s</p>\n"
+    "<p><button id=\"sleep\">Four /sleep?ms=1000 at once</button> side by side: about 1 s; "
+    "one handler at a time: about 4 s.<br>\n"
+    "<button id=\"big\">Download 64 MiB</button> watch send.pending, bytes_out and "
+    "buffer_bytes in the ledger meanwhile.</p>\n<pre id=\"lab\"></pre>\n"
+    "<p>By hand: <a href=\"/stats\">/stats</a>, <a href=\"/big?bytes=1048576\">/big?bytes=1048576</a>, "
+    "<a href=\"/sleep?ms=1000\">/sleep?ms=1000</a>.</p>\n"
+    "<script>\n"
+    "'use strict';\n"
+    "var lab = document.getElementById('lab'), seen = {refreshes: 0, sending: 0, every: 500};\n"
+    "function say(line) { lab.textContent += line + '\\n'; }\n"
+    "function ms(t0) { return Math.round(performance.now() - t0); }\n"
+    "function ledger() {\n"
+    "  fetch('/stats', {cache: 'no-store'}).then(function (r) { return r.json(); }).then(function (s) {\n"
+    "    var lines = [];\n"
+    "    Object.keys(s).forEach(function (k) {\n"
+    "      var v = s[k];\n"
+    "      if (typeof v === 'object') v = Object.keys(v).map(function (f) { return f + ' ' + v[f]; }).join(', ');\n"
+    "      lines.push(k + ': ' + v);\n"
+    "    });\n"
+    "    seen.refreshes++;\n"
+    "    if (s.send && s.send.pending > 0) seen.sending++;\n"
+    "    document.getElementById('ledger').textContent = lines.join('\\n') + '\\n(at ' + new Date().toLocaleTimeString() + ')';\n"
+    "  }).catch(function (e) { document.getElementById('ledger').textContent = '/stats failed: ' + e; })\n"
+    "    .then(function () { setTimeout(ledger, seen.every); });\n"
+    "}\n"
+    "function sleeps(n) {\n"
+    "  var t0 = performance.now(), times = [], abort = new AbortController();\n"
+    "  var timer = setTimeout(function () { abort.abort(); }, 12000);\n"
+    "  var runs = [];\n"
+    "  for (var i = 0; i < n; i++)\n"
+    "    runs.push(fetch('/sleep?ms=1000&n=' + i, {cache: 'no-store', signal: abort.signal})\n"
+    "      .then(function (r) { return r.text(); }).then(function () { times.push(ms(t0)); }, function () {}));\n"
+    "  return Promise.all(runs).then(function () { clearTimeout(timer); return times.sort(function (a, b) { return a - b; }); });\n"
+    "}\n"
+    "function sleepTest() {\n"
+    "  var single;\n"
+    "  say('one /sleep?ms=1000 alone ...');\n"
+    "  return sleeps(1).then(function (t) {\n"
+    "    single = t[0];\n"
+    "    if (single === undefined) { say('sleep: stalled: one /sleep?ms=1000 not answered in 12 s'); return; }\n"
+    "    say('four at once ...');\n"
+    "    return sleeps(4).then(function (t) {\n"
+    "      var total = t[t.length - 1];\n"
+    "      if (t.length < 4) say('sleep: stalled: single=' + single + ' answered=' + t.length + ' of 4 in 12 s (at ' + t.join(', ') + ' ms)');\n"
+    "      else say('sleep: single=' + single + ' total=' + total + ' times=' + t.join(',') + ': ' +\n"
+    "               (total >= 3 * single ? 'one handler at a time' : total < 2.5 * single ? 'side by side' : 'in between'));\n"
+    "    });\n"
+    "  });\n"
+    "}\n"
+    "function bigTest() {\n"
+    "  var n = 67108864, got = 0, mark = 0, t0 = performance.now(), before = seen.refreshes, sending = seen.sending;\n"
+    "  say('downloading ' + n + ' bytes, with a 50 ms pause after each MiB (the send stays in flight) ...');\n"
+    "  seen.every = 100;\n"
+    "  return fetch('/big?bytes=' + n, {cache: 'no-store'}).then(function (r) {\n"
+    "    var reader = r.body.getReader();\n"
+    "    function pump() {\n"
+    "      return reader.read().then(function (c) {\n"
+    "        if (c.done) return;\n"
+    "        got += c.value.length;\n"
+    "        if (got < mark + 1048576) return pump();\n"
+    "        mark = got;\n"
+    "        return new Promise(function (go) { setTimeout(go, 50); }).then(pump);\n"
+    "      });\n"
+    "    }\n"
+    "    return pump();\n"
+    "  }).then(function () {\n"
+    "    seen.every = 500;\n"
+    "    say('big: ' + got + ' bytes in ' + ms(t0) + ' ms; the ledger refreshed ' + (seen.refreshes - before) +\n"
+    "        ' times meanwhile, ' + (seen.sending - sending) + ' of them with a send in flight');\n"
+    "  }, function (e) { seen.every = 500; say('big: failed after ' + got + ' bytes: ' + e); });\n"
+    "}\n"
+    "document.getElementById('sleep').onclick = sleepTest;\n"
+    "document.getElementById('big').onclick = bigTest;\n"
+    "ledger();\n"
+    "if (/[?&]run=lab/.test(location.search)) sleepTest().then(bigTest).then(function () { say('lab done'); });\n"
+    "</script>\n</body></html>\n";
 
 void app_init(const stage_info *stage)
 {
+    int n = atoi(stage->name);
     the_stage = stage;
     ledger_init();
-    page_len = snprintf(page, sizeof page,
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>\n"
-        "<body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">\n"
-        "<h1>iocp-stages: %s</h1>\n<p><b>This stage:</b> %s</p>\n<p><b>Limitation:</b> %s</p>\n"
-        "<ul><li><a href=\"/stats\">/stats</a>: the ledger (connections, operations, buffers)</li>\n"
-        "<li><a href=\"/big?bytes=1048576\">/big?bytes=1048576</a>: a large response</li>\n"
-        "<li><a href=\"/sleep?ms=1000\">/sleep?ms=1000</a>: a handler that blocks</li></ul>\n"
-        "</body></html>\n",
-        stage->name, stage->name, stage->fixes, stage->limitation);
+    page_len = snprintf(page, sizeof page, page_format, stage->name, stage->name, stage->fixes,
+                        stage->limitation,
+                        lab_notes[n > 0 && n < (int)(sizeof lab_notes / sizeof lab_notes[0]) ? n : 0]);
+    if (page_len < 0 || page_len >= (int)sizeof page)
+        page_len = 0;   /* cannot happen with these texts; an empty page rather than a cut one */
 }
 
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */

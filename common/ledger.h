@@ -7,6 +7,9 @@
 #ifndef LEDGER_H
 #define LEDGER_H
 
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
 #include <windows.h>
 #include <stddef.h>
 

@@ -9,6 +9,9 @@
 #ifndef LOG_H
 #define LOG_H
 
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
 #include <windows.h>
 
 typedef enum { LOG_QUIET = 0, LOG_DEFAULT = 1, LOG_VERBOSE = 2 } log_level;

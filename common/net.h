@@ -6,6 +6,12 @@
 #include <mswsock.h>
 #include "log.h"
 
+/* Visual Studio: link Winsock without a project setting (cl server.c common\*.c). AcceptEx
+ * and GetAcceptExSockaddrs are fetched with WSAIoctl (05, 06), so mswsock.lib is not needed. */
+#ifdef _MSC_VER
+#pragma comment(lib, "ws2_32.lib")
+#endif
+
 typedef struct options {
     const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (loopback: no firewall prompt) */
     unsigned short port;       /* -p PORT, default 8080; 0 picks a free port */

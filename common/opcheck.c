@@ -2,6 +2,9 @@
 #include "opcheck.h"
 
 #ifdef IOCP_DEBUG
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
 #include <windows.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,19 +1,35 @@
 # shellcheck shell=bash
 # tests/lib.sh - shared by tests/scenario/run.sh and tests/browser/run.sh (source it).
 #
-# Start a stage's server under Wine and learn its port, stop it, look for a Wine crash
-# report in its log, run the ledger probe, and print the result lines that the top-level
-# runner counts: "PASS name" and "FAIL name: reason" (nothing else starts with those).
+# Start a stage's server (under Wine on Linux, natively under MSYS2) and learn its port,
+# stop it, look for a Wine crash report in its log, run the ledger probe, and print the
+# result lines that the top-level runner counts: "PASS name" and "FAIL name: reason"
+# (nothing else starts with those). RESULT_PREFIX goes before every name
+# (win-client/: the lines of the Windows build of the client, run under Wine).
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-# shellcheck source=../tools/wine-env.sh
-. "$top/tools/wine-env.sh"
+if [ "${OS:-}" = Windows_NT ]; then
+    WINE=                                   # MSYS2: the servers are native programs
+    wine_ready() { :; }
+    wine_reset() { :; }
+    SCENARIOS=${SCENARIOS:-$top/build/tests/scenarios.exe}
+else
+    WINE=wine
+    # shellcheck source=../tools/wine-env.sh
+    . "$top/tools/wine-env.sh"
+fi
 build=${BUILD_DIR:-$top/build}              # the top Makefile's $(BUILD)
 SCENARIOS=${SCENARIOS:-$build/tests/scenarios}
+# A Windows build of the client (.exe) runs under Wine too, on Linux.
+CLIENT_RUNNER=
+if [ -n "$WINE" ] && [ "${SCENARIOS%.exe}" != "$SCENARIOS" ]; then CLIENT_RUNNER=$WINE; fi
 failures=0
 
-pass() { echo "PASS $*"; }
-fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+pass() { echo "PASS ${RESULT_PREFIX:-}$*"; }
+fail() { echo "FAIL ${RESULT_PREFIX:-}$1: $2"; failures=$((failures + 1)); }
+
+# scenarios ARG...: the scenario client, bounded to 60 s.
+scenarios() { timeout -k 5 60 $CLIENT_RUNNER "$SCENARIOS" "$@"; }
 
 server_exe() { echo "$build/$1/server.exe"; }
 
@@ -33,7 +49,7 @@ server_start() {
     mkdir -p "$(dirname "$log")"
     seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
     echo "=== $(date +%T) $stage $* started by ${0##*/}" >>"$log"
-    wine "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
+    $WINE "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
     SERVER_PID=$!
     SERVER_PORT=
     while [ -z "$SERVER_PORT" ]; do
@@ -69,6 +85,7 @@ server_stop() {
 # wine_reset from tools/wine-env.sh, bounded: its `wineserver -w` would wait for as long
 # as anything else keeps using the prefix.
 wine_stop() {
+    [ -n "$WINE" ] || return 0
     # shellcheck disable=SC2016   # $1 is expanded by the inner bash
     timeout -k 5 30 bash -c '. "$1"; wine_reset' bash "$top/tools/wine-env.sh" || true
 }
@@ -84,7 +101,7 @@ crash_report() {
 ledger_check() {
     local rc=0 args=(-p "$SERVER_PORT" ledger-zero)
     [ -z "${1:-}" ] || args+=(--expect-accepted "$1")
-    LEDGER_OUT=$(timeout -k 5 60 "$SCENARIOS" "${args[@]}") || rc=$?
+    LEDGER_OUT=$(scenarios "${args[@]}") || rc=$?
     LEDGER_ACCEPTED=$(grep -o 'accepted=[0-9]*' <<<"$LEDGER_OUT" | head -n 1 | cut -d= -f2)
     return $rc
 }
@@ -94,7 +111,7 @@ detail_of() { sed -n 's/^[A-Z]* [^ ]* conns=[0-9.]*: //p' <<<"$1"; }
 
 require_scenarios() {
     [ -x "$SCENARIOS" ] && return 0
-    echo "$SCENARIOS is not built: make build/tests/scenarios (or set SCENARIOS)" >&2
+    echo "$SCENARIOS is not built: make $SCENARIOS (or set SCENARIOS)" >&2
     exit 2
 }
 

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
-# tests/browser/run.sh STAGE... - a real browser loads each stage's page.
+# tests/browser/run.sh STAGE... - a real browser loads each stage's page and runs its lab.
 #
 # For each stage whose build/STAGE/server.exe exists: start it under Wine, let headless
 # Chromium load http://127.0.0.1:PORT/ and dump the DOM (it preconnects a second
 # connection, may ask for /favicon.ico, keeps the connection alive), check the DOM names
-# the stage, then the ledger check (the server is back to only the probe's connection,
-# nothing pending) and the log for a Wine crash report. Lines:
+# the stage. Then the lab (common/app.c's page, /?run=lab, driven by tests/browser/lab.py
+# in real time): the page times one /sleep?ms=1000 alone and four at once, and downloads
+# 64 MiB, and the lines it writes are checked: the four one after another (total >= 3 x
+# the single one, or stalled) where tests/scenario/expect.map says sleep-parallel-4
+# stalls, side by side (total < 2.5 x single) where it serves. Then the ledger check (the
+# server is back to only the probe's connection, nothing pending) and the log for a Wine
+# crash report. Lines:
 #   PASS browser/01-blocking
 #   browser/01-blocking: page in 0.6 s over 2 connections     (information)
+#   PASS browser/03-recv-send/lab-sleep (single=1017 total=4016 ...: one handler at a time)
+#   PASS browser/03-recv-send/lab-big
 #   PASS browser/01-blocking/ledger
 #   PASS browser/01-blocking/no-crash-report
 set -euo pipefail
@@ -17,16 +24,61 @@ here=$(cd "$(dirname "$0")" && pwd)
 require_scenarios
 CHROMIUM=${CHROMIUM:-chromium}
 LOAD_S=${LOAD_S:-60}    # Chromium's whole run, at most
+LAB_S=${LAB_S:-45}      # the lab's whole run, at most (01's stalled sleeps give up after 12 s)
 LOG_PREFIX=browser-     # server logs: build/tests/browser-STAGE.log
 profile=$(mktemp -d)
 trap 'server_stop; wine_stop; rm -rf "$profile"' EXIT
 
-# browse URL DOM_FILE: Chromium dumps the loaded page's DOM; a fresh profile each time.
-browse() {
+# chromium_flags: headless, quiet, a fresh profile each time.
+chromium_flags() {
     rm -rf "$profile" && mkdir -p "$profile"
-    timeout -k 5 "$LOAD_S" "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic \
-        --no-first-run --disable-background-networking --disable-component-update \
-        --disable-sync --user-data-dir="$profile" --dump-dom "$1" >"$2" 2>"$2.stderr"
+    flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+           --disable-background-networking --disable-component-update --disable-sync
+           --user-data-dir="$profile")
+}
+
+# browse URL DOM_FILE: Chromium dumps the loaded page's DOM.
+browse() {
+    chromium_flags
+    timeout -k 5 "$LOAD_S" "$CHROMIUM" "${flags[@]}" --dump-dom "$1" >"$2" 2>"$2.stderr"
+}
+
+# lab_expect STAGE: "serial" where expect.map's sleep-parallel-4 row says stall, else "parallel".
+lab_expect() {
+    awk -v stage="$1" '$1 == "scenario" { for (i = 2; i <= NF; i++) if ($i == stage) col = i }
+                       $1 == "sleep-parallel-4" && col { print ($col == "stall" ? "serial" : "parallel") }' \
+        "$here/../scenario/expect.map"
+}
+
+# lab STAGE: run the page's lab, check the timings it wrote into the page.
+lab() {
+    local stage=$1 name="browser/$1" out rc=0 line single total want verdict=""
+    chromium_flags
+    out=$(timeout -k 5 $((LAB_S + 30)) python3 "$here/lab.py" "$LAB_S" \
+          "http://127.0.0.1:$SERVER_PORT/?run=lab" "$CHROMIUM" "${flags[@]}") || rc=$?
+    echo "$out" >"$build/tests/browser-$stage.lab"
+    want=$(lab_expect "$stage")
+    line=$(grep -m1 '^sleep: ' <<<"$out" || true)
+    single=$(sed -n 's/.*single=\([0-9]*\).*/\1/p' <<<"$line")
+    total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$line")
+    if [ $rc -ne 0 ] || [ -z "$line" ]; then
+        fail "$name/lab-sleep" "the lab did not finish in $LAB_S s (exit $rc): $(tail -n 1 <<<"$out")"
+    elif [ "$want" = serial ] && { [[ $line == "sleep: stalled"* ]] ||
+                                   { [ -n "$total" ] && [ "$total" -ge $((3 * single)) ]; }; }; then
+        verdict=serial
+    elif [ "$want" = parallel ] && [ -n "$total" ] && [ $((total * 10)) -lt $((25 * single)) ]; then
+        verdict=parallel
+    else
+        fail "$name/lab-sleep" "expected $want (expect.map, sleep-parallel-4), the page says: ${line#sleep: }"
+    fi
+    [ -z "$verdict" ] || pass "$name/lab-sleep (${line#sleep: })"
+    line=$(grep -m1 '^big: ' <<<"$out" || true)
+    if [[ $line == "big: 67108864 bytes in "* ]]; then
+        pass "$name/lab-big"
+        echo "    ${line#big: }"
+    else
+        fail "$name/lab-big" "the page's 64 MiB download: ${line:-no line} (see $build/tests/browser-$stage.lab)"
+    fi
 }
 
 run_stage() {
@@ -55,6 +107,7 @@ run_stage() {
     else
         pass "$name"
     fi
+    lab "$stage"
 
     if ledger_check; then
         pass "$name/ledger"
@@ -68,7 +121,7 @@ run_stage() {
     else
         conns="?"
     fi
-    echo "$name: page in $seconds s over $conns connections"
+    echo "$name: page in $seconds s; page and lab over $conns connections"
 
     server_stop
     crash=$(crash_report "$stage")
@@ -81,6 +134,7 @@ run_stage() {
 
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 01-blocking 02-recv-only)" >&2; exit 2; }
 command -v "$CHROMIUM" >/dev/null || { echo "$CHROMIUM not found (apt-get install chromium)" >&2; exit 2; }
+command -v python3 >/dev/null || { echo "python3 not found (apt-get install python3)" >&2; exit 2; }
 wine_ready
 for stage in "$@"; do
     run_stage "$stage"

@@ -15,11 +15,11 @@ $(BUILD)/tests/heap-selftest.exe: $(LOAD_TOP)tests/load/heap-selftest.c | deps
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -Wall -Wextra -Werror -O0 -o $@ $<
 
-LOAD_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(BUILD)/tests/scenarios) \
+LOAD_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS)) \
            HEAP_CHECK=$(HEAP_CHECK) LOAD_SECONDS=$(LOAD_SECONDS)
 HEAP_CHECK   ?= 0
 LOAD_SECONDS ?= 3
 
 .PHONY: load-test
-load-test: servers $(BUILD)/tests/scenarios $(BUILD)/tests/heap-selftest.exe
+load-test: servers $(SCENARIOS) $(BUILD)/tests/heap-selftest.exe | deps-wrk+curl
 	$(LOAD_ENV) bash $(LOAD_TOP)tests/load/run.sh $(STAGES)

@@ -12,7 +12,7 @@ NOTES_TOP := $(patsubst %tests/notes/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 NOTES_ENV  = BUILD_DIR=$(abspath $(BUILD))
 
 .PHONY: check-notes
-check-notes: servers $(BUILD)/tests/scenarios
+check-notes: servers $(SCENARIOS) | deps-python3+curl
 	@rc=0; \
 	$(NOTES_ENV) python3 $(NOTES_TOP)tools/check-notes --notes $(NOTES_TOP)NOTES.md || rc=1; \
 	$(NOTES_ENV) bash $(NOTES_TOP)tests/notes/selftest.sh $(NOTES_TOP)NOTES.md || rc=1; \

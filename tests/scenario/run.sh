@@ -2,7 +2,7 @@
 # tests/scenario/run.sh STAGE... - the scenario suite against each stage's server.
 #
 # For each stage (a directory name, e.g. 01-blocking) whose build/STAGE/server.exe exists:
-# start it under Wine, run every scenario its column of expect.map asks for, each one
+# start it (under Wine on Linux), run every scenario its column of expect.map asks for, each one
 # followed by the ledger check (only the probe's connection left, no I/O pending, and
 # "accepted" grown by exactly the connections the scenario opened plus the probes), then
 # check the server still runs and its log holds no Wine crash report. One line per check:
@@ -12,6 +12,8 @@
 #   PASS 03-recv-send/stress-mixed#2          (a map row "stress-mixed*3": runs 1 to 3)
 # and at the end a table, scenario x stage, and the time taken. Exit status 1 if anything
 # failed. Under a result, indented, the scenario's own line when it has a detail.
+# SCENARIOS names the client: build/tests/scenarios, or a Windows build (.exe), which runs
+# under Wine on Linux; RESULT_PREFIX=win-client/ then names it in every line.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
@@ -66,7 +68,7 @@ start_server() {
 # line for LABEL (the name, or name#i for a repeated one).
 run_scenario() {
     local stage=$1 name=$2 expect=$3 label=$4 out rc=0 detail reason='' want
-    out=$(timeout -k 5 60 "$SCENARIOS" -p "$SERVER_PORT" "$name") || rc=$?
+    out=$(scenarios -p "$SERVER_PORT" "$name") || rc=$?
     detail=$(detail_of "$out")
     case $expect/$rc in
         serve/0 | stall/3) ;;
@@ -169,5 +171,5 @@ for stage in "$@"; do
     run_stage "$stage"
 done
 print_table "$@"
-echo "scenario suite: $SECONDS s"
+echo "scenario suite: $SECONDS s (client: ${CLIENT_RUNNER:+$CLIENT_RUNNER }${SCENARIOS#"$top"/})"
 [ "$failures" -eq 0 ]

@@ -4,8 +4,10 @@
  *   scenarios -p PORT ledger-zero [--expect-accepted N | --expect-accepted LO..HI]
  *   scenarios --list                       the scenarios and what each checks
  *
- * Built natively (POSIX sockets); the server runs under Wine on the same machine and
- * is reached over loopback. Each run prints one line and exits with its result:
+ * One source for Windows (Winsock) and Linux (BSD sockets): what differs is in
+ * portable.h. On Linux it is built twice, natively and with mingw-w64 as a Windows
+ * program run under Wine; under MSYS2 or Visual Studio it is a Windows program. The
+ * server is reached over loopback. Each run prints one line and exits with its result:
  *
  *   PASS  NAME conns=N[: detail]       exit 0  served correctly
  *   STALL NAME conns=N: detail         exit 3  the stage's limitation was observed: a
@@ -22,7 +24,8 @@
  * from LO to HI is right.
  *
  * Nothing here can hang: every socket is non-blocking and every wait is a poll() bounded
- * by the scenario's deadline; alarm() is the safety net behind that. A helper that sees
+ * by the scenario's deadline; a watchdog (alarm(), or a thread on Windows) is the
+ * safety net behind that. A helper that sees
  * a wrong answer ends the run with FAIL on the spot, like an assertion.
  *
  * To add a scenario: write a function `static void name(const void *arg)` from the
@@ -31,22 +34,13 @@
  * all with clients_run(): one poll() loop, every answer checked. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <errno.h>
-#include <fcntl.h>
+#include "portable.h"   /* sockets, poll, time, the watchdog: Winsock or BSD */
+
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
 #include "http.h"   /* limits and http_big_pattern() */
 
@@ -63,29 +57,15 @@ enum { R_PASS = 0, R_FAIL = 1, R_USAGE = 2, R_STALL = 3 };
 
 static unsigned short port;
 static const char *scenario_name = "?";
-static volatile sig_atomic_t conns_opened;   /* read by the alarm handler too */
+static volatile sig_atomic_t conns_opened;   /* read by the watchdog too */
 static int resets_early;                    /* of those, reset before any answer came */
 static char note[48];                       /* said first in the detail, e.g. "seed 42" */
 static long long deadline;                  /* now_ms() at which the scenario fails */
 static long long expect_lo = -1, expect_hi = -1;   /* ledger-zero --expect-accepted */
 static unsigned long long seed;             /* --seed, else from the clock */
 
-static long long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* Print the one result line and exit. */
-__attribute__((format(printf, 2, 3)))
+PRINTF_LIKE(2, 3)
 static _Noreturn void finish(int result, const char *fmt, ...)
 {
     static const char *const words[] = {"PASS", "FAIL", "USAGE", "STALL"};
@@ -109,20 +89,17 @@ static _Noreturn void finish(int result, const char *fmt, ...)
 #define FAIL(...) finish(R_FAIL, __VA_ARGS__)
 
 /* The safety net: only async-signal-safe calls here, so the line is built by hand. */
-static void on_alarm(int sig)
+static void on_watchdog(void)
 {
     char line[160], digits[12];
     int n = 0, d = 0, c = conns_opened;
-    (void)sig;
     do digits[d++] = (char)('0' + c % 10); while ((c /= 10) > 0 && d < 11);
     for (const char *s = "FAIL "; *s; s++) line[n++] = *s;
     for (const char *s = scenario_name; *s && n < 100; s++) line[n++] = *s;
     for (const char *s = " conns="; *s; s++) line[n++] = *s;
     while (d > 0) line[n++] = digits[--d];
     for (const char *s = ": safety alarm: a wait was not bounded\n"; *s; s++) line[n++] = *s;
-    if (write(STDOUT_FILENO, line, (size_t)n) < 0) {
-        /* nothing more to do */
-    }
+    write_out(line, (size_t)n);
     _exit(R_FAIL);
 }
 
@@ -138,24 +115,24 @@ static int time_left(int want)
 /* ---------------------------------------------------------------- connections */
 
 typedef struct conn {
-    int    fd;
+    sock_t fd;
     char   name[8];    /* "A", "B", ...: for messages */
     char  *buf;        /* received bytes not yet taken as a response */
     size_t len, cap;
 } conn;
 
 /* Wait until fd is ready for `events`; 1 ready, 0 timed out. */
-static int wait_fd(int fd, short events, int timeout_ms)
+static int wait_fd(sock_t fd, short events, int timeout_ms)
 {
     struct pollfd p = {fd, events, 0};
     long long until = now_ms() + timeout_ms;
     for (;;) {
-        int left = (int)(until - now_ms()), r;
-        r = poll(&p, 1, left > 0 ? left : 0);
+        int left = (int)(until - now_ms()), r, err;
+        r = sock_poll(&p, 1, left > 0 ? left : 0);
         if (r >= 0)
             return r > 0;
-        if (errno != EINTR)
-            FAIL("poll: %s", strerror(errno));
+        if (!sock_interrupted(err = sock_error()))
+            FAIL("poll: %s", sock_strerror(err));
     }
 }
 
@@ -163,23 +140,23 @@ static int wait_fd(int fd, short events, int timeout_ms)
  * connect is issued, and conn_connected() says when it has completed. */
 static conn conn_start(const char *name)
 {
-    conn c = {-1, "", NULL, 0, 0};
+    conn c = {NO_SOCKET, "", NULL, 0, 0};
     struct sockaddr_in sa;
     int one = 1;
 
     snprintf(c.name, sizeof c.name, "%s", name);
     c.fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (c.fd < 0)
-        FAIL("socket: %s", strerror(errno));
-    fcntl(c.fd, F_SETFL, fcntl(c.fd, F_GETFL) | O_NONBLOCK);
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);  /* each write a segment */
+    if (c.fd == NO_SOCKET)
+        FAIL("socket: %s", sock_strerror(sock_error()));
+    sock_nonblocking(c.fd);
+    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);  /* each write a segment */
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
     sa.sin_port = htons(port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     conns_opened++;
-    if (connect(c.fd, (struct sockaddr *)&sa, sizeof sa) != 0 && errno != EINPROGRESS)
-        FAIL("%s: connect: %s", c.name, strerror(errno));
+    if (connect(c.fd, (struct sockaddr *)&sa, sizeof sa) != 0 && !sock_in_progress(sock_error()))
+        FAIL("%s: connect: %s", c.name, sock_strerror(sock_error()));
     return c;
 }
 
@@ -191,9 +168,9 @@ static int conn_connected(conn *c, int timeout_ms)
     socklen_t errlen = sizeof err;
     if (!wait_fd(c->fd, POLLOUT, timeout_ms))
         return 0;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &errlen);
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &errlen);
     if (err)
-        FAIL("%s: connect: %s", c->name, strerror(err));
+        FAIL("%s: connect: %s", c->name, sock_strerror(err));
     return 1;
 }
 
@@ -210,16 +187,9 @@ static conn conn_open(const char *name)
  * 1024 on many systems): raise the soft limit toward the hard one if n do not fit. */
 static void need_fds(int n)
 {
-    struct rlimit rl;
-    rlim_t want = (rlim_t)n + 64;   /* stdio, the probe, a few spare */
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-        FAIL("getrlimit: %s", strerror(errno));
-    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
-        rl.rlim_cur = rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want ? rl.rlim_max : want;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
-            FAIL("needs %llu file descriptors; the hard limit is %llu (ulimit -Hn)",
-                 (unsigned long long)want, (unsigned long long)rl.rlim_max);
-    }
+    unsigned long long want = (unsigned long long)n + 64, hard = 0;   /* stdio, the probe, spares */
+    if (fd_limit_ensure(want, &hard) != 0)
+        FAIL("needs %llu file descriptors; the hard limit is %llu (ulimit -Hn)", want, hard);
 }
 
 /* Send all n bytes (FAIL if the server takes none for SEND_MS). */
@@ -227,15 +197,16 @@ static void conn_send(conn *c, const void *data, size_t n)
 {
     const char *p = data;
     while (n > 0) {
-        ssize_t r = send(c->fd, p, n, MSG_NOSIGNAL);
+        long r = sock_send(c->fd, p, n);
+        int err = r < 0 ? sock_error() : 0;
         if (r > 0) {
             p += r;
             n -= (size_t)r;
-        } else if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        } else if (r < 0 && sock_would_block(err)) {
             if (!wait_fd(c->fd, POLLOUT, time_left(SEND_MS)))
                 FAIL("%s: send made no progress for %d s", c->name, SEND_MS / 1000);
-        } else if (r < 0 && errno != EINTR) {
-            FAIL("%s: send: %s", c->name, strerror(errno));
+        } else if (r < 0 && !sock_interrupted(err)) {
+            FAIL("%s: send: %s", c->name, sock_strerror(err));
         }
     }
 }
@@ -271,18 +242,20 @@ static long conn_fill_max(conn *c, size_t max, int timeout_ms)
     }
     for (;;) {
         size_t room = c->cap - c->len;
-        ssize_t r = recv(c->fd, c->buf + c->len, room < max ? room : max, 0);
+        long r = sock_recv(c->fd, c->buf + c->len, room < max ? room : max);
+        int err;
         if (r >= 0) {
             c->len += (size_t)r;
-            return (long)r;
+            return r;
         }
-        if (errno == ECONNRESET)
+        err = sock_error();
+        if (sock_was_reset(err))
             return 0;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (sock_would_block(err)) {
             if (!wait_fd(c->fd, POLLIN, timeout_ms))
                 return -1;
-        } else if (errno != EINTR) {
-            FAIL("%s: recv: %s", c->name, strerror(errno));
+        } else if (!sock_interrupted(err)) {
+            FAIL("%s: recv: %s", c->name, sock_strerror(err));
         }
     }
 }
@@ -294,10 +267,10 @@ static long conn_fill(conn *c, int timeout_ms)
 
 static void conn_close(conn *c)
 {
-    if (c->fd >= 0)
-        close(c->fd);
+    if (c->fd != NO_SOCKET)
+        sock_close(c->fd);
     free(c->buf);
-    c->fd = -1;
+    c->fd = NO_SOCKET;
     c->buf = NULL;
     c->len = c->cap = 0;
 }
@@ -306,7 +279,7 @@ static void conn_close(conn *c)
 static void conn_reset(conn *c)
 {
     struct linger lg = {1, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
     conn_close(c);
 }
 
@@ -635,7 +608,7 @@ static void put(buffer *b, const void *p, size_t n)
         FAIL("out of memory for %zu request bytes", n);
 }
 
-__attribute__((format(printf, 2, 3)))
+PRINTF_LIKE(2, 3)
 static void putf(buffer *b, const char *fmt, ...)
 {
     char text[512];
@@ -917,14 +890,15 @@ static void client_send(client *k, long long now)
 {
     if (k->out.len && now >= k->next_at) {
         size_t n = k->piece && k->piece < k->out.len ? k->piece : k->out.len;
-        ssize_t r = send(k->c.fd, buffer_begin(&k->out), n, MSG_NOSIGNAL);
+        long r = sock_send(k->c.fd, buffer_begin(&k->out), n);
+        int err = r < 0 ? sock_error() : 0;
         if (r > 0) {
             buffer_consume(&k->out, (size_t)r);
             k->progress_at = now;
             if (k->piece)
                 k->next_at = now + k->pause_ms;
-        } else if (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            FAIL("%s: send: %s, waiting for %s", k->c.name, strerror(errno),
+        } else if (r < 0 && !sock_would_block(err) && !sock_interrupted(err)) {
+            FAIL("%s: send: %s, waiting for %s", k->c.name, sock_strerror(err),
                  client_waits_for(k));
         }
     }
@@ -1031,26 +1005,29 @@ static int clients_round(client *k, int n, int stall_ms)
         FAIL("%d clients, at most %d", n, MAX_CLIENTS);
     for (int i = 0; i < n; i++) {
         client *ki = &k[i];
-        pfd[i].fd = ki->active ? ki->c.fd : -1;   /* poll() skips a negative fd */
+        pfd[i].fd = NO_SOCKET;   /* skipped: done, or waiting for nothing (below) */
         pfd[i].events = pfd[i].revents = 0;
         if (!ki->active)
             continue;
         active++;
         if (ki->connecting) {
             pfd[i].events = POLLOUT;
-            continue;
+        } else {
+            if (!ki->stopped)
+                pfd[i].events |= POLLIN;
+            if (ki->out.len && now >= ki->next_at)
+                pfd[i].events |= POLLOUT;
+            else if ((ki->out.len || ki->stopped) && ki->next_at < wake)
+                wake = ki->next_at;   /* a piece or a close is due then */
         }
-        if (!ki->stopped)
-            pfd[i].events |= POLLIN;
-        if (ki->out.len && now >= ki->next_at)
-            pfd[i].events |= POLLOUT;
-        else if ((ki->out.len || ki->stopped) && ki->next_at < wake)
-            wake = ki->next_at;   /* a piece or a close is due then */
+        if (pfd[i].events)            /* WSAPoll takes no entry that asks for nothing */
+            pfd[i].fd = ki->c.fd;
     }
     if (!active)
         return 0;
-    if (poll(pfd, (nfds_t)n, time_left((int)(wake > now ? wake - now : 0))) < 0 && errno != EINTR)
-        FAIL("poll: %s", strerror(errno));
+    if (sock_poll(pfd, n, time_left((int)(wake > now ? wake - now : 0))) < 0
+        && !sock_interrupted(sock_error()))
+        FAIL("poll: %s", sock_strerror(sock_error()));
     now = now_ms();
     for (int i = 0; i < n; i++)
         if (k[i].active)
@@ -1995,10 +1972,9 @@ int main(int argc, char **argv)
     scenario_name = s->name;
     if (!seed)
         seed = (unsigned long long)now_ms() * 1000003u + (unsigned long long)getpid();
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGALRM, on_alarm);
+    sock_startup();
     deadline = now_ms() + SCENARIO_MS;
-    alarm(SCENARIO_MS / 1000 + 15);
+    watchdog_start(SCENARIO_MS / 1000 + 15, on_watchdog);
     s->run(s->arg);
     finish(R_PASS, NULL);
 }

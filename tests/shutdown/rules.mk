@@ -16,10 +16,10 @@ $(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c
 
 HEAP_CHECK ?= 0
 SHUTDOWN_REPEAT ?= 10
-SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(BUILD)/tests/scenarios) \
+SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS)) \
                SHUTDOWN_CLIENT=$(abspath $(BUILD)/tests/shutdown-client) HEAP_CHECK=$(HEAP_CHECK) \
                SHUTDOWN_REPEAT=$(SHUTDOWN_REPEAT)
 
 .PHONY: shutdown-test
-shutdown-test: servers $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client
+shutdown-test: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl
 	$(SHUTDOWN_ENV) bash $(SHUTDOWN_TOP)tests/shutdown/run.sh 05-acceptex 06-shutdown

@@ -18,15 +18,15 @@ UNIT_HTTP := $(UNIT_BUFFER) $(UNIT_TOP)common/http.c $(UNIT_TOP)common/http.h
 UNIT_CHECK := $(UNIT_TOP)tests/unit/check.h
 FUZZ_CORPUS := $(UNIT_TOP)tests/fuzz/corpus
 
-$(BUILD)/unit/test_buffer: $(UNIT_TOP)tests/unit/test_buffer.c $(UNIT_CHECK) $(UNIT_BUFFER)
+$(BUILD)/unit/test_buffer: $(UNIT_TOP)tests/unit/test_buffer.c $(UNIT_CHECK) $(UNIT_BUFFER) | deps-cc
 	@mkdir -p $(@D)
 	$(CC_HOST) $(UNIT_CFLAGS) -o $@ $(filter %.c,$^)
 
-$(BUILD)/unit/test_http: $(UNIT_TOP)tests/unit/test_http.c $(UNIT_CHECK) $(UNIT_HTTP)
+$(BUILD)/unit/test_http: $(UNIT_TOP)tests/unit/test_http.c $(UNIT_CHECK) $(UNIT_HTTP) | deps-cc
 	@mkdir -p $(@D)
 	$(CC_HOST) $(UNIT_CFLAGS) -o $@ $(filter %.c,$^)
 
-$(BUILD)/fuzz/fuzz_http: $(UNIT_TOP)tests/fuzz/fuzz_http.c $(UNIT_HTTP)
+$(BUILD)/fuzz/fuzz_http: $(UNIT_TOP)tests/fuzz/fuzz_http.c $(UNIT_HTTP) | deps-clang+libfuzzer
 	@mkdir -p $(@D)
 	$(FUZZ_CC) -std=c11 -Wall -Wextra -Werror -g -O1 -fsanitize=fuzzer $(UNIT_SANITIZE) \
 	    -I$(UNIT_TOP)common -o $@ $(filter %.c,$^)
