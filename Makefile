@@ -73,6 +73,7 @@ include tests/load/rules.mk
 include tests/shutdown/rules.mk
 include tests/notes/rules.mk
 include tests/debug/rules.mk
+include tests/breakit/rules.mk
 include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
@@ -88,6 +89,7 @@ help:
 	@echo "make bench        req/s, latency, idle-connection memory of every stage vs a reference: $(BUILD)/bench.md"
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
+	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"

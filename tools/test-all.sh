@@ -16,6 +16,7 @@ suites=(
     "shutdown-test"
     "check-notes"
     "opcheck-test"
+    "break-it"
     "debug-scenario-test:DEBUG=1 HEAP_CHECK=1 scenario-test"
 )
 for entry in "${suites[@]}"; do
