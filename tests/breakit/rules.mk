@@ -7,6 +7,11 @@ BREAKIT_TOP := $(patsubst %tests/breakit/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(CC32)" \
                BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)"
 
-.PHONY: break-it
+.PHONY: break-it break-it-build
+# make break-it-build BREAKIT=NAME: only build NAME's copy, without the debug guard, into
+# build/breakit/NAME-plain (tools/transcript.sh --mutation NAME runs it under a client).
+break-it-build: | deps
+	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
+
 break-it: $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client | deps
 	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT)

@@ -2,6 +2,8 @@
 """tests/breakit/run.py - break each lesson on purpose, and see the tests catch it (`make break-it`).
 
     tests/breakit/run.py [NAME...]
+    tests/breakit/run.py --build-only --no-debug NAME...
+
 
 For each mutation of tests/breakit/mutations (all, or those NAMEd): copy the stage's
 server.c to build/breakit/NAME/STAGE/server.c with the mutation's exact-text replacements,
@@ -15,6 +17,10 @@ tests/). One line per mutation:
     FAIL breakit/NAME: MISTAKE -- not caught: ...
     FAIL breakit/NAME: the anchor `...` is not in STAGE/server.c ...
 
+--build-only builds the copies and runs nothing (tools/transcript.sh --mutation NAME runs
+one under a client, to show the mistake in a log); --no-debug builds without -DIOCP_DEBUG
+whatever the mutation says, so the mistake runs on instead of being stopped by the guard.
+Those copies go to build/breakit/NAME-plain/, apart from the ones `make break-it` checks.
 A FAIL for a missing anchor means the stage changed under the mutation: fix the anchor in
 tests/breakit/mutations. build/breakit/NAME/mutation.diff shows what was changed.
 Exit status 1 if any line is a FAIL.
@@ -135,7 +141,10 @@ def run_check(m, where):
 
 def main():
     muts = parse(MUTATIONS)
-    wanted = set(sys.argv[1:])
+    args = sys.argv[1:]
+    build_only = "--build-only" in args
+    no_debug = "--no-debug" in args
+    wanted = {a for a in args if not a.startswith("--")}
     unknown = wanted - {m["name"] for m in muts}
     if unknown:
         sys.exit(f"no mutation named {', '.join(sorted(unknown))} in {MUTATIONS}")
@@ -168,19 +177,30 @@ def main():
         if bad:
             fail(bad)
             continue
-        where = os.path.join(BUILD, "breakit", name)
+        debug = m.get("debug") == "1" and not no_debug
+        where = os.path.join(BUILD, "breakit", name + ("-plain" if no_debug else ""))
+        src = os.path.join(where, stage, "server.c")
+        exe = os.path.join(where, stage, "server.exe")
+        if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= os.path.getmtime(original_path):
+            with open(src) as f:
+                if f.read() == text:  # built already, from this very text
+                    print(os.path.relpath(exe, TOP))
+                    continue
         subprocess.run(["rm", "-rf", where])
         os.makedirs(os.path.join(where, stage))
         os.makedirs(os.path.join(where, "tests"))  # the check's server logs
-        src = os.path.join(where, stage, "server.c")
         with open(src, "w") as f:
             f.write(text)
         with open(os.path.join(where, "mutation.diff"), "w") as f:
             f.writelines(difflib.unified_diff(original.splitlines(True), text.splitlines(True),
                                               f"{stage}/server.c", f"breakit/{name}/server.c"))
-        exe = os.path.join(where, stage, "server.exe")
-        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src, exe,
-                               m.get("debug") == "1")
+        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src, exe, debug)
+        if build_only:
+            if ok:
+                print(os.path.relpath(exe, TOP))
+            else:
+                fail(f"the mutated copy does not compile: {one_line(err, 160)}")
+            continue
         if m["check"] == "compile":
             if ok:
                 fail("not caught: the 64-bit build compiled it")
@@ -188,7 +208,7 @@ def main():
             what = f"the 64-bit build (-Werror): {one_line(err, 160)}"
             if m.get("x86") == "compiles":
                 ok32, err32 = compile_copy(os.environ.get("BREAKIT_CC32", "i686-w64-mingw32-gcc"),
-                                           src, exe + ".i686", m.get("debug") == "1")
+                                           src, exe + ".i686", debug)
                 if not ok32:
                     fail(f"caught by {what}, but the 32-bit build refuses it too: {one_line(err32, 120)}")
                     continue
