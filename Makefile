@@ -47,7 +47,10 @@ $(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
 
-# 32-bit build: catches ULONG-for-ULONG_PTR completion keys and pointer-size mistakes.
+# 32-bit build: the stages must build warning-free for x86 too (printf formats and casts of
+# ULONG_PTR/SIZE_T differ in width). It cannot catch a ULONG completion key: on x86 ULONG_PTR
+# is an unsigned long, the same type as ULONG. The 64-bit build's -Werror does (make break-it,
+# ulong-key: an incompatible pointer for GetQueuedCompletionStatus's key).
 check-x86: $(SERVERS32)
 $(BUILD)/i686/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
