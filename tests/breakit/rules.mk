@@ -14,4 +14,5 @@ break-it-build: | deps
 	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
 
 break-it: $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client | deps
-	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT)
+	@rc=0; $(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT) || rc=1; \
+	$(BREAKIT_ENV) bash $(BREAKIT_TOP)tests/breakit/selftest.sh || rc=1; exit $$rc

@@ -15,15 +15,19 @@ tests/). One line per mutation:
 
     PASS breakit/NAME: MISTAKE -- caught by WHAT
     FAIL breakit/NAME: MISTAKE -- not caught: ...
+    FAIL breakit/NAME: MISTAKE -- caught, but the unchanged stage fails the same check...
     FAIL breakit/NAME: the anchor `...` is not in STAGE/server.c ...
 
 --build-only builds the copies and runs nothing (tools/transcript.sh --mutation NAME runs
 one under a client, to show the mistake in a log); --no-debug builds without -DIOCP_DEBUG
 whatever the mutation says, so the mistake runs on instead of being stopped by the guard.
 Those copies go to build/breakit/NAME-plain/, apart from the ones `make break-it` checks.
+Each check that catches a mutation is also run, once, against the stage as it is (built the
+same way, under build/breakit/control/): it must pass there, or the catch proves nothing.
 A FAIL for a missing anchor means the stage changed under the mutation: fix the anchor in
 tests/breakit/mutations. build/breakit/NAME/mutation.diff shows what was changed.
-Exit status 1 if any line is a FAIL.
+Exit status 1 if any line is a FAIL. BREAKIT_MUTATIONS names another mutations file
+(tests/breakit/selftest.sh gives it one whose anchor is gone).
 """
 import difflib
 import os
@@ -34,7 +38,7 @@ import sys
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.abspath(os.environ.get("BUILD_DIR") or os.path.join(TOP, "build"))
-MUTATIONS = os.path.join(TOP, "tests", "breakit", "mutations")
+MUTATIONS = os.environ.get("BREAKIT_MUTATIONS") or os.path.join(TOP, "tests", "breakit", "mutations")
 # What in a server log or a suite's output says how the mistake was caught, best first.
 EVIDENCE = [
     ("the debug guard (common/opcheck.h)", re.compile(r"opcheck: .*")),
@@ -145,6 +149,7 @@ def main():
     build_only = "--build-only" in args
     no_debug = "--no-debug" in args
     wanted = {a for a in args if not a.startswith("--")}
+    controls = {}  # (stage, check, debug) -> None (the real stage passes) or what failed
     unknown = wanted - {m["name"] for m in muts}
     if unknown:
         sys.exit(f"no mutation named {', '.join(sorted(unknown))} in {MUTATIONS}")
@@ -221,11 +226,40 @@ def main():
         caught, what = run_check(m, where)
         if not caught:
             fail(f"not caught: {what} (see {os.path.relpath(where, TOP)}/check.out)")
-        elif m.get("expect") and not re.search(m["expect"], what):
+            continue
+        if m.get("expect") and not re.search(m["expect"], what):
             fail(f"caught, but not as expected (/{m['expect']}/): {what}")
-        else:
-            print(f"PASS {tag} -- caught by {what}", flush=True)
+            continue
+        control = control_fails(m, original, debug, controls)
+        if control:
+            fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
+            continue
+        print(f"PASS {tag} -- caught by {what}", flush=True)
     return 1 if failed else 0
+
+
+def control_fails(m, original, debug, cache):
+    """The same check against the stage as it is, built the same way (once per stage, check
+    and build): None when it passes, else what failed. A check that fails on the real stage
+    too (Wine broken, a flaky scenario) would call every mutation caught."""
+    key = (m["stage"], m["check"], debug)
+    if key not in cache:
+        slug = re.sub(r"[^\w-]+", "_", f"{m['stage']}-{m['check']}-{'debug' if debug else 'plain'}")
+        where = os.path.join(BUILD, "breakit", "control", slug)
+        subprocess.run(["rm", "-rf", where])
+        os.makedirs(os.path.join(where, m["stage"]))
+        os.makedirs(os.path.join(where, "tests"))
+        src = os.path.join(where, m["stage"], "server.c")
+        with open(src, "w") as f:
+            f.write(original)
+        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src,
+                               os.path.join(where, m["stage"], "server.exe"), debug)
+        if not ok:
+            cache[key] = f"it does not compile: {one_line(err, 120)}"
+        else:
+            failed_too, what = run_check(m, where)
+            cache[key] = f"{what} (see {os.path.relpath(where, TOP)}/check.out)" if failed_too else None
+    return cache[key]
 
 
 if __name__ == "__main__":
