@@ -33,9 +33,10 @@ static const stage_info STAGE = {
 
 typedef struct conn {
     SOCKET sock;
-    long   id;   /* its number in the log */
-    buffer in;   /* work buffer: bytes received and not yet answered */
-    buffer out;  /* response bytes not yet sent */
+    long   id;              /* its number in the log */
+    buffer in;              /* work buffer: bytes received and not yet answered */
+    buffer out;             /* response bytes not yet sent */
+    http_body body;         /* the rest of a /big body, produced as it is sent */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
@@ -47,7 +48,7 @@ static conn *conn_new(SOCKET sock, long id)
     c->id = id;
     /* A request is at most a header block and a body; one more read must fit behind it. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
-    buffer_init(&c->out, HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->out, HTTP_MAX_BODY + HTTP_MAX_HEADER);  /* the largest whole response */
     ledger_add(&the_ledger.live_connections, 1);
     return c;
 }
@@ -64,13 +65,17 @@ static void conn_free(conn *c)
 
 /*** sending ***/
 
-/* send() may take fewer bytes than asked: loop until the whole response is gone.
- * At most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer
- * that reset the connection was seen never to return (scenario reset-mid-response). */
+/* send() may take fewer bytes than asked: loop until the whole response is gone. A body
+ * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
+ * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
+ * reset the connection was seen never to return (scenario reset-mid-response). */
 static int send_all(conn *c)
 {
-    while (c->out.len > 0) {
-        int n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
+    while (c->out.len > 0 || c->body.left > 0) {
+        int n;
+        if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
+            return -1;
+        n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
             return -1;
@@ -110,7 +115,7 @@ static int serve_requests(conn *c)
 {
     http_request req;
     while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        int keep = app_respond(&req, &c->out);
+        int keep = app_respond(&req, &c->out, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep < 0 || send_all(c) != 0)
             return -1;

@@ -62,6 +62,7 @@ typedef struct conn {
     long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
+    http_body body;         /* the rest of a /big body, produced as the queue drains */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
@@ -80,10 +81,11 @@ static conn *conn_new(SOCKET sock, long id)
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
     /* A request is at most a header block and a body; one more read must fit behind it.
-     * The queue takes one more response, up to /big's, once it is under QUEUE_HIGH. */
+     * The queue takes one more whole response (/echo's is the largest) while under
+     * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
-    buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
-    buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
+    buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
     return c;
 }
@@ -133,7 +135,8 @@ static void conn_close(conn *c)
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the whole send queue, moved under the op.
+ * what a short completion left in the op, else the send queue, topped up with the next
+ * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
  * 0 posted or nothing to send, -1 failed (no completion will come). */
 static int post_send(conn *c)
 {
@@ -141,8 +144,11 @@ static int post_send(conn *c)
     WSABUF wsabuf;
     if (c->sending)
         return 0;
-    if (op->data.len == 0)
+    if (op->data.len == 0) {
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
+            return -1;
         buffer_swap(&op->data, &c->send_queue);
+    }
     if (op->data.len == 0)
         return 0;
     wsabuf.buf = buffer_begin(&op->data);
@@ -203,17 +209,17 @@ static int post_recv(conn *c)
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent; 0: close once sent; -1: close now. */
+ * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
 static int serve_requests(conn *c)
 {
     http_request req;
     int keep = 1;
     while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH) {
+        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
             keep = 2;
             break;
         }
-        keep = app_respond(&req, &c->send_queue);
+        keep = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
             buffer_consume(&c->in, req.total_len);

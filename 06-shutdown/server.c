@@ -1,13 +1,11 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
  *
- * Ctrl+C, Ctrl+Break or closing the console: stop accepting (close the listener: the
- * pending AcceptEx requests fail); close idle connections, let responses in flight finish
- * for up to --drain-ms (a second Ctrl+C or a console close cuts that short); cancel the
- * rest; wait until nothing is pending; a quit packet per worker, join; free, WSACleanup,
- * print the final ledger (all zero), exit 0. A peer's FIN ends its requests, not their
- * answers. main's sweep closes what makes no progress: idle --idle-ms after the last
- * response, a send stuck --send-ms, a lingering close LINGER_MS; it refills the accept
- * pool. The list of open connections that the sweep and the shutdown walk is new. */
+ * Ctrl+C, Ctrl+Break or a console close: stop accepting (close the listener); let the
+ * responses in flight finish for up to --drain-ms (a second Ctrl+C or a console close cuts
+ * that short); cancel the rest; wait until nothing is pending; a quit packet per worker;
+ * free, print the final ledger (all zero), exit 0. A peer's FIN ends its requests, not
+ * their answers. main's sweep, over the new list of open connections, closes what makes
+ * no progress (idle, a stuck send, a lingering close) and refills the accept pool. */
 
 /*** stage ***/
 
@@ -25,7 +23,6 @@
 #define READ_SIZE   4096         /* bytes asked of one recv */
 #define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
 #define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
-#define SEND_CHUNK  (64 * 1024)  /* at most this per WSASend: each completion shows progress */
 #define LINGER_MS   5000         /* a lingering close waits this long at most for the FIN */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
@@ -65,6 +62,7 @@ typedef struct conn {
     long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
+    http_body body;         /* the rest of a /big body, produced as the queue drains */
     ULONGLONG last_progress;/* GetTickCount64() at accept, send posted or completed, FIN sent */
     struct conn *prev, *next; /* in open_conns while open */
 } conn;
@@ -106,10 +104,11 @@ static conn *conn_new(SOCKET sock, long id)
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
     /* A request is at most a header block and a body; one more read must fit behind it.
-     * The queue takes one more response, up to /big's, once it is under QUEUE_HIGH. */
+     * The queue takes one more whole response (/echo's is the largest) while under
+     * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
-    buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
-    buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BIG + HTTP_MAX_HEADER);
+    buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
+    buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
     /* Published last, whole: the idle sweep and the shutdown find it from here on. */
     EnterCriticalSection(&open_conns.lock);
@@ -204,7 +203,8 @@ static void for_each_open(void (*fn)(conn *c), int skip_busy)
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the whole send queue, moved under the op.
+ * what a short completion left in the op, else the send queue, topped up with the next
+ * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
  * 0 posted or nothing to send, -1 failed (no completion will come). */
 static int post_send(conn *c)
 {
@@ -212,15 +212,18 @@ static int post_send(conn *c)
     WSABUF wsabuf;
     if (c->sending)
         return 0;
-    if (op->data.len == 0)
+    if (op->data.len == 0) {
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
+            return -1;
         buffer_swap(&op->data, &c->send_queue);
+    }
     if (op->data.len == 0) {  /* nothing to send: hold no send buffer meanwhile */
         buffer_release(&op->data);
         buffer_release(&c->send_queue);
         return 0;
     }
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)(op->data.len < SEND_CHUNK ? op->data.len : SEND_CHUNK);
+    wsabuf.len = (ULONG)op->data.len;
     ZeroMemory(&op->ov, sizeof op->ov);
     c->last_progress = GetTickCount64();
     /* Everything the completion will read is written before the post: it may run on
@@ -308,17 +311,17 @@ static int read_available(conn *c)
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent; 0: close once sent; -1: close now. */
+ * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
 static int serve_requests(conn *c)
 {
     http_request req;
     int keep = open_conns.stopping ? 0 : 1;  /* a shutdown answers no new request... */
     while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH) {
+        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
             keep = 2;
             break;
         }
-        keep = app_respond(&req, &c->send_queue);
+        keep = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
             buffer_consume(&c->in, req.total_len);
@@ -402,8 +405,7 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
         return;
     switch (read_available(c)) {
-    case 0:  /* the peer's FIN: it sends no more, but it may still read, so what it sent
-              * is answered first (serve_then_read). Lingering, it is the end. */
+    case 0:  /* the peer's FIN: it sends no more but still reads: answer, then close */
         c->peer_fin = 1;
         log_event(c->id, "peer closed (FIN)%s", c->lingering ? "" : ": answering what it sent");
         if (!c->lingering)
@@ -583,8 +585,8 @@ static void on_accept_completed(io_op *op, DWORD err)
     EnterCriticalSection(&open_conns.lock);
     if (open_conns.stopping)
         check_drained();
-    else if (post_accept(a) != 0)
-        log_event(0, "the accept pool is one request short until the next sweep");
+    else
+        post_accept(a);  /* if it fails, main's sweep posts it again */
     LeaveCriticalSection(&open_conns.lock);
 }
 
@@ -642,9 +644,8 @@ static BOOL WINAPI on_console_event(DWORD event)
     return TRUE;
 }
 
-/* main's sweep: close a connection that made no progress for too long, by what it waits
- * for: a send the peer does not read (--send-ms), the peer's FIN after ours (LINGER_MS),
- * a next request since the last response was sent (--idle-ms: silent, slowloris). */
+/* main's sweep: close a connection stuck too long in what it waits for: a send the peer
+ * does not read (--send-ms), its FIN after ours (LINGER_MS), a next request (--idle-ms). */
 static void close_if_stuck(conn *c)
 {
     int limit = c->sending ? open_conns.send_ms : c->lingering ? LINGER_MS : open_conns.idle_ms;
@@ -737,8 +738,7 @@ int main(int argc, char **argv)
     if (start_accepting(listener, port, opt.accepts) != 0)
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    /* Until Ctrl+C, the sweep, four times per shortest limit. */
-    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;
+    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;  /* until Ctrl+C, the sweep */
     while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
         for_each_open(close_if_stuck, 1);
         refill_accept_pool();

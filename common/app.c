@@ -161,9 +161,8 @@ static int write_route(const http_request *req, buffer *out)
         return json_len < 0
             || http_write_head(out, 200, "application/json", (size_t)json_len, req->keep_alive, NULL)
             || (body && buffer_append(out, json, (size_t)json_len));
-    case ROUTE_BIG:
-        return http_write_head(out, 200, "text/plain", req->arg, req->keep_alive, NULL)
-            || (body && http_write_big(out, 0, req->arg));
+    case ROUTE_BIG:  /* the head now, the body as it is sent (see app_respond) */
+        return http_write_head(out, 200, "text/plain", req->arg, req->keep_alive, NULL);
     case ROUTE_SLEEP:
         Sleep((DWORD)req->arg);  /* the slow handler: this thread serves nobody meanwhile */
         json_len = snprintf(json, sizeof json, "slept %lu ms\n", (unsigned long)req->arg);
@@ -177,7 +176,7 @@ static int write_route(const http_request *req, buffer *out)
     }
 }
 
-int app_respond(http_request *req, buffer *out)
+int app_respond(http_request *req, buffer *out, http_body *body)
 {
     ledger_add(&the_ledger.requests, 1);
     if (req->status == 0)
@@ -186,6 +185,8 @@ int app_respond(http_request *req, buffer *out)
         return http_write_request_error(out, req) == 0 ? 0 : -1;
     if (write_route(req, out) != 0)
         return -1;
+    body->offset = 0;
+    body->left = req->route == ROUTE_BIG && !req->head_only ? req->arg : 0;
     req->status = 200;
     return req->keep_alive ? 1 : 0;
 }

@@ -425,6 +425,18 @@ int http_write_big(buffer *out, size_t offset, size_t n)
     return 0;
 }
 
+int http_body_next(http_body *body, buffer *out, size_t high)
+{
+    size_t n = out->len >= high ? 0 : high - out->len;
+    if (n > body->left)
+        n = body->left;
+    if (http_write_big(out, body->offset, n) != 0)
+        return -1;
+    body->offset += n;
+    body->left -= n;
+    return 0;
+}
+
 /* The favicon is a constant: built by the compiler, so no thread ever writes it.
  * An .ico file is an ICONDIR, one ICONDIRENTRY per image, then the image: a
  * BITMAPINFOHEADER, the colour pixels (bottom row first, B G R A) and a 1-bit AND mask.

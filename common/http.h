@@ -73,6 +73,18 @@ int  http_write_error(buffer *out, int status, const char *reason);
 int  http_write_request_error(buffer *out, const http_request *req);
 /* Append n bytes of the /big pattern starting at byte offset `offset`. */
 int  http_write_big(buffer *out, size_t offset, size_t n);
+
+/* A response body that is produced as it is sent (GET /big), not built whole: the stage
+ * asks for the next piece whenever its send queue has room, so a connection holds about
+ * one queue's worth of it, whatever it asked for and however slowly it reads. */
+typedef struct http_body {
+    size_t offset;  /* bytes of the /big pattern produced so far */
+    size_t left;    /* bytes still to produce; 0: nothing pending */
+} http_body;
+
+/* Append the next bytes of body to out until out holds `high` bytes or the body ends
+ * (nothing when out already holds that much). 0, or -1 when out is full (body unchanged). */
+int  http_body_next(http_body *body, buffer *out, size_t high);
 /* Fill dst with n bytes of the /big pattern from `offset` (tests verify with it). The pattern
  * is lines of 16 bytes: the line's own starting offset as 15 decimal digits, then '\n'. */
 void http_big_pattern(char *dst, size_t offset, size_t n);

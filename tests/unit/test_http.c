@@ -563,6 +563,45 @@ static void write_big(void)
     buffer_release(&out);
 }
 
+/* A body of 150000 bytes pulled into a queue of 65536 that is drained in between: every
+ * piece tops the queue up to 65536 and no further, and the pieces join into the pattern. */
+static void body_next(void)
+{
+    http_body body = {0, 150000};
+    buffer out;
+    char *got = malloc(150000), *expected = malloc(150000);
+    size_t total = 0;
+    CHECK(got != NULL && expected != NULL);
+    buffer_init(&out, 1u << 20);
+    CHECK_INT(buffer_append(&out, "HEAD", 4), 0);
+    CHECK_INT(http_body_next(&body, &out, 65536), 0);
+    CHECK_INT(out.len, 65536);
+    CHECK_INT(body.left, 150000 - 65532);
+    CHECK_INT(http_body_next(&body, &out, 65536), 0);   /* full: nothing more */
+    CHECK_INT(out.len, 65536);
+    memcpy(got, out.data + out.start + 4, 65532);
+    total = 65532;
+    buffer_consume(&out, out.len);
+    while (body.left > 0) {
+        size_t before = total;
+        CHECK_INT(http_body_next(&body, &out, 65536), 0);
+        CHECK(out.len <= 65536 && out.len > 0);
+        memcpy(got + total, out.data + out.start, out.len);
+        total += out.len;
+        buffer_consume(&out, out.len);
+        CHECK(total > before);
+    }
+    CHECK_INT(total, 150000);
+    CHECK_INT(body.offset, 150000);
+    http_big_pattern(expected, 0, 150000);
+    CHECK(memcmp(got, expected, 150000) == 0);
+    CHECK_INT(http_body_next(&body, &out, 65536), 0);   /* ended: nothing appended */
+    CHECK_INT(out.len, 0);
+    free(got);
+    free(expected);
+    buffer_release(&out);
+}
+
 static unsigned long le32(const unsigned char *p)
 {
     return p[0] | (unsigned long)p[1] << 8 | (unsigned long)p[2] << 16 | (unsigned long)p[3] << 24;
@@ -646,6 +685,7 @@ int main(void)
     RUN(request_error_allow);
     RUN(big_pattern);
     RUN(write_big);
+    RUN(body_next);
     RUN(favicon);
     RUN(reason_phrases);
     return check_exit();
