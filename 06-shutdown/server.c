@@ -73,7 +73,6 @@ static struct {
     conn   head;            /* a ring: head.next is the newest, head.prev the oldest */
     int    count;
     int    stopping;        /* no new connection, no new request */
-    int    idle_ms, send_ms;
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
@@ -628,6 +627,7 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
 
 /*** shutdown ***/
 
+static options opt;  /* the command line; the sweep reads its limits */
 static HANDLE stop_requested, hurry_requested, shutdown_done;
 
 /* Ctrl+C, Ctrl+Break, console close (under Wine: SIGINT). Runs on a thread of its own:
@@ -648,7 +648,7 @@ static BOOL WINAPI on_console_event(DWORD event)
  * does not read (--send-ms), its FIN after ours (LINGER_MS), a next request (--idle-ms). */
 static void close_if_stuck(conn *c)
 {
-    int limit = c->sending ? open_conns.send_ms : c->lingering ? LINGER_MS : open_conns.idle_ms;
+    int limit = c->sending ? opt.send_ms : c->lingering ? LINGER_MS : opt.idle_ms;
     if (!c->closing && GetTickCount64() - c->last_progress > (ULONGLONG)limit) {
         log_event(c->id, "%s for %d ms: closing", c->sending ? "send made no progress"
                   : c->lingering ? "no FIN after ours" : "idle", limit);
@@ -698,7 +698,6 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
 
 int main(int argc, char **argv)
 {
-    options opt;
     SOCKET listener;
     HANDLE port, *workers;
     int i;
@@ -709,8 +708,7 @@ int main(int argc, char **argv)
     listener = net_listen(&opt, STAGE.name);
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
-    open_conns.idle_ms = opt.idle_ms;
-    open_conns.send_ms = opt.send_ms;
+    ledger_set_budget((LONG64)opt.budget_mb << 20);  /* over it, requests get a 503 */
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);

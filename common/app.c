@@ -179,8 +179,18 @@ static int write_route(const http_request *req, buffer *out)
 int app_respond(http_request *req, buffer *out, http_body *body)
 {
     ledger_add(&the_ledger.requests, 1);
+    body->left = 0;
     if (req->status == 0)
         http_route_request(req);
+    /* 06's --budget-mb: over it, refuse and queue nothing (but /stats, which says why) */
+    if (req->status == 0 && req->route != ROUTE_STATS && ledger_over_budget()) {
+        static const char why[] = "503 Service Unavailable: the server's buffers are over its "
+                                  "budget (--budget-mb); retry in a second\n";
+        ledger_add(&the_ledger.refused, 1);
+        req->status = 503;
+        return http_write_head(out, 503, "text/plain", sizeof why - 1, 0, "Retry-After: 1\r\n")
+               || buffer_append(out, why, sizeof why - 1) ? -1 : 0;
+    }
     if (req->status != 0)
         return http_write_request_error(out, req) == 0 ? 0 : -1;
     if (write_route(req, out) != 0)

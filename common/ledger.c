@@ -18,9 +18,28 @@ LONG64 ledger_read(volatile LONG64 *counter)
     return InterlockedCompareExchange64(counter, 0, 0);
 }
 
+/* The buffers' accounting hook: buffer_bytes, and its high-water mark. */
 static void account_buffer(long long delta)
 {
-    ledger_add(&the_ledger.buffer_bytes, delta);
+    LONG64 now = InterlockedExchangeAdd64(&the_ledger.buffer_bytes, delta) + delta;
+    LONG64 high = ledger_read(&the_ledger.buffer_high);
+    while (now > high) {
+        LONG64 seen = InterlockedCompareExchange64(&the_ledger.buffer_high, now, high);
+        if (seen == high)
+            break;
+        high = seen;
+    }
+}
+
+void ledger_set_budget(LONG64 bytes)
+{
+    InterlockedExchange64(&the_ledger.buffer_budget, bytes);
+}
+
+int ledger_over_budget(void)
+{
+    LONG64 budget = ledger_read(&the_ledger.buffer_budget);
+    return budget > 0 && ledger_read(&the_ledger.buffer_bytes) > budget;
 }
 
 void ledger_init(void)
@@ -64,10 +83,13 @@ int ledger_json(char *dst, size_t size, const char *stage)
 
     n = snprintf(dst, size,
                  "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
-                 "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld",
+                 "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld,"
+                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,\"refused\":%lld",
                  stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
                  ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
-                 ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes));
+                 ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes),
+                 ledger_read(&the_ledger.buffer_high), ledger_read(&the_ledger.buffer_budget),
+                 ledger_read(&the_ledger.refused));
     for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
         op_counts c = read_counts(k);
         pending_ops += c.posted - c.completed - c.failed;

@@ -22,7 +22,7 @@ static void usage(const char *prog, unsigned takes, int code)
             "  -v        log every posted and completed operation\n"
             "  -q        log errors only\n",
             prog, (takes & TAKES_THREADS) ? " [-t N]" : "", (takes & TAKES_ACCEPTS) ? " [-a N]" : "",
-            (takes & TAKES_SHUTDOWN) ? " [--drain-ms N] [--idle-ms N] [--send-ms N]" : "",
+            (takes & TAKES_SHUTDOWN) ? " [--drain-ms N] [--idle-ms N] [--send-ms N] [--budget-mb N]" : "",
             (takes & TAKES_THREADS) ? "  -t N      worker threads (default 2 x processors)\n" : "",
             (takes & TAKES_ACCEPTS) ? "  -a N      AcceptEx requests kept pending (default 32)\n" : "",
             (takes & TAKES_SHUTDOWN)
@@ -31,6 +31,8 @@ static void usage(const char *prog, unsigned takes, int code)
                   "                sent (default 30000)\n"
                   "  --send-ms N   close a connection whose send makes no progress this long\n"
                   "                (a client that does not read; default 10000)\n"
+                  "  --budget-mb N refuse requests (503) while all connections' buffers hold\n"
+                  "                more than N MiB (default 512)\n"
                 : "");
     exit(code);
 }
@@ -61,6 +63,7 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
     opt->drain_ms = 5000;
     opt->idle_ms = 30000;
     opt->send_ms = 10000;
+    opt->budget_mb = 512;
     opt->level = LOG_DEFAULT;
 
     for (i = 1; i < argc; i++) {
@@ -71,7 +74,7 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
                        || ((takes & TAKES_ACCEPTS) && strcmp(a, "-a") == 0)
                        || ((takes & TAKES_SHUTDOWN)
                            && (strcmp(a, "--drain-ms") == 0 || strcmp(a, "--idle-ms") == 0
-                               || strcmp(a, "--send-ms") == 0));
+                               || strcmp(a, "--send-ms") == 0 || strcmp(a, "--budget-mb") == 0));
         if (takes_value && value == NULL) {
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             usage(prog, takes, 2);
@@ -97,8 +100,10 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
             opt->drain_ms = (int)number_arg(prog, takes, value, 0, 600000);
         else if (strcmp(a, "--idle-ms") == 0)
             opt->idle_ms = (int)number_arg(prog, takes, value, 100, 3600000);
-        else
+        else if (strcmp(a, "--send-ms") == 0)
             opt->send_ms = (int)number_arg(prog, takes, value, 100, 3600000);
+        else
+            opt->budget_mb = (int)number_arg(prog, takes, value, 1, 1048576);
         i += takes_value;
     }
     log_init(opt->level);

@@ -20,6 +20,7 @@ typedef struct options {
     int            drain_ms;   /* --drain-ms N (06), default 5000 */
     int            idle_ms;    /* --idle-ms N (06), default 30000 */
     int            send_ms;    /* --send-ms N (06), default 10000 */
+    int            budget_mb;  /* --budget-mb N (06): all connections' buffers, default 512 */
     log_level      level;      /* -v / -q */
 } options;
 

@@ -1496,6 +1496,59 @@ static void close_pipelined_20(const void *arg)
     finish(R_PASS, "%d times: the whole answer, then the server's FIN, no reset", TRIES);
 }
 
+/* 200 clients ask for 64 MiB each and read nothing. A server that built each answer whole
+ * would hold 200 x 64 MiB; one that produces a body as it is sent holds per connection at
+ * most a queue's worth waiting and a queue's worth in the send in flight (2 x QUEUE_HIGH,
+ * 64 KiB each) and one read: PER_CONN_BOUND. Then four read their whole answer, byte for
+ * byte, and the others close without reading. */
+#define PER_CONN_BOUND (160 * 1024)
+static void big_unread_200(const void *arg)
+{
+    enum { N = 200, READERS = 4 };
+    static conn cs[N];
+    conn probe;
+    long long base, asked = 0, held = 0, high = 0;
+    int probes = 0;
+    (void)arg;
+    need_fds(N + 8);
+    probe = conn_open("probe");
+    base = stat_num(get_stats(&probe), "requests");
+    probes++;
+    for (int i = 0; i < N; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "C%d", i);
+        cs[i] = conn_open(name);
+        send_get(&cs[i], "/big?bytes=67108864", NULL);
+    }
+    /* Every request answered (its head queued, its body begun), then twice more, 200 ms
+     * apart: the memory held while 200 answers wait must stay under the bound. */
+    for (int seen = 0; seen < 3; sleep_ms(200)) {
+        const char *json = get_stats(&probe);
+        probes++;
+        asked = stat_num(json, "requests") - base - probes + 1;
+        held = stat_num(json, "buffer_bytes");
+        if (held > high)
+            high = held;
+        if (asked >= N)
+            seen++;
+        if (held > (long long)N * PER_CONN_BOUND)
+            FAIL("buffer_bytes %lld KiB with %lld of %d answers begun: over %d x %d KiB",
+                 held / 1024, asked, N, N, PER_CONN_BOUND / 1024);
+    }
+    for (int i = 0; i < READERS; i++) {
+        response r = expect_response(&cs[i], 200, BIG_REPLY_MS);
+        check_big(&cs[i], &r, 67108864);
+        response_free(&r);
+        conn_close(&cs[i]);
+    }
+    for (int i = READERS; i < N; i++)
+        conn_close(&cs[i]);
+    conn_close(&probe);
+    finish(R_PASS, "200 answers of 64 MiB waiting: buffer_bytes at most %lld KiB (%lld KiB a "
+           "connection, bound %d KiB); %d read whole", high / 1024, high / N / 1024,
+           PER_CONN_BOUND / 1024, READERS);
+}
+
 static void half_close_big(const void *arg)
 {
     enum { BODY = 67108864 };
@@ -1916,6 +1969,7 @@ static const scenario scenarios[] = {
     {"reset-storm-200", "200 resets: mid-request, mid-response, after connect; then one is served", reset_storm_200, NULL},
     {"close-while-sending", "32 MiB asked, 64 KiB read, FIN while the send is in flight", close_while_sending, NULL},
     {"close-pipelined-20", "Connection: close, 3 requests behind it: 2 MB whole, then FIN (x20)", close_pipelined_20, NULL},
+    {"big-unread-200", "200 x 64 MiB asked, none read: buffer_bytes under 200 x 160 KiB; 4 read whole", big_unread_200, NULL},
     {"half-close-big", "64 MiB asked, then FIN at once: the whole answer still comes?", half_close_big, NULL},
     {"concurrent-200x20", "200 keep-alive connections at once, 20 requests each", concurrent_200x20, NULL},
     {"burst-500", "500 connects before any request; each then asks for the page", burst_500, NULL},
