@@ -33,6 +33,11 @@
 #                         Ctrl+C once the first is running, Ctrl+C again once the listener is
 #                         closed: exit 0 and a zero final ledger within 1000 + 5000 ms of the
 #                         first (the shutdown does not wait for requests not yet begun)
+#   budget                --budget-mb 1: sixteen clients ask for 64 MiB each and read nothing
+#                         (about 128 KiB each is held: over 1 MiB in all); then GET / gets
+#                         503 with Retry-After, and /stats (still answered) counts it in
+#                         "refused"; once they have gone, GET / is served again and the
+#                         ledger is back to its baseline
 #   ctrl-c-repeat         ten times (SHUTDOWN_REPEAT=N: N times): a fresh server, wrk
 #                         (keep-alive and Connection: close in turn), Ctrl+C: each time exit 0
 #                         and a zero final ledger within --drain-ms + 2 s
@@ -505,6 +510,36 @@ t_sweep_behind_handler() {
     [ "$answers" = 4 ] || reason="${reason:+$reason; }the pipelined /sleep got $answers of 4 answers"
     ledger_after
     result $test "${reason:-$LEDGER_PROBLEM}" "silent: $(grep -o 'end=[a-z]* ms=[0-9]*' "$idle"); busy: $answers of 4 answered"
+}
+
+t_budget() {
+    local test=budget fds=() fd i reason='' code stats refused hdr=$tmp/budget.hdr end
+    start "$STAGE" $test --budget-mb 1 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    for i in $(seq 16); do
+        pipeline 1 '/big?bytes=67108864'   # and never read
+        fds+=("$PIPE_FD")
+    done
+    # GET / until the answers in flight pass the budget (nine of them do)
+    end=$(($(now_ms) + 10000))
+    while code=$(curl -s -o /dev/null -D "$hdr" -w '%{http_code}' --max-time 5 "http://127.0.0.1:$SERVER_PORT/");
+          [ "$code" != 503 ] && [ "$(now_ms)" -lt "$end" ]; do
+        sleep 0.1
+    done
+    stats=$(stats_now)
+    refused=$(stats_num "$stats" refused)
+    [ "$code" = 503 ] || reason="${reason:+$reason; }GET / over the budget got $code, want 503 (buffer_bytes $(stats_num "$stats" buffer_bytes))"
+    grep -qi '^Retry-After: ' "$hdr" || reason="${reason:+$reason; }the 503 has no Retry-After"
+    [ "${refused:-0}" -ge 1 ] || reason="${reason:+$reason; }/stats refused=${refused:-missing}, want >= 1"
+    [ "$(stats_num "$stats" buffer_budget)" = 1048576 ] || reason="${reason:+$reason; }/stats buffer_budget is not 1048576"
+    for fd in "${fds[@]}"; do exec {fd}>&-; done
+    if ! server_alive || ! ledger_check; then
+        reason="${reason:+$reason; }after the sixteen went: $(detail_of "${LEDGER_OUT:-the server died}")"
+    else
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$SERVER_PORT/")
+        [ "$code" = 200 ] || reason="${reason:+$reason; }GET / under the budget again got $code, want 200"
+    fi
+    ledger_after
+    result $test "${reason:-$LEDGER_PROBLEM}" "over 1 MiB: GET / got 503 (refused=$refused, buffer_bytes $(stats_num "$stats" buffer_bytes), buffer_high $(stats_num "$stats" buffer_high)); after: 200"
 }
 
 t_ctrl_c_pipelined() {
