@@ -25,6 +25,6 @@ ifeq ($(OS),Windows_NT)
 bench:
 	@echo "make bench runs on Linux only (it drives the servers with wrk and reads /proc)"; exit 2
 else
-bench: servers $(BUILD)/bench/reference.exe $(BUILD)/bench/idle | deps-wrk+curl
+bench: servers $(BUILD)/bench/reference.exe $(BUILD)/bench/idle $(BUILD)/tests/scenarios | deps-wrk+curl
 	@BUILD_DIR=$(abspath $(BUILD)) bash $(BENCH_TOP)bench/run.sh $(STAGES)
 endif

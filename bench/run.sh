@@ -10,6 +10,10 @@
 # 2. Idle connections (04, 05, 06). A fresh server each time; bench/idle opens 1000, then
 #    10000 connections that send nothing: accept rate, buffer_bytes (/stats) and process
 #    memory (/proc) per idle connection, the latency of new requests while they are held.
+# 2b. Downloads in flight (03, 04, 05, 06): a fresh server; the scenario big-unread-200
+#    (200 clients ask for 64 MiB each and read nothing, then 4 read theirs whole) gives
+#    the largest buffer_bytes per connection; the growth of the server's VmHWM (peak
+#    resident memory, /proc) over the run, per connection, is the whole process's share.
 # 3. The table (with the targets and whether each is met) goes to the terminal and to
 #    $BUILD_DIR/bench.md, the plot of req/s per server to $BUILD_DIR/bench.svg.
 # Knobs: BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_IDLE ("1000 10000"), IOCP_WINEPREFIX.
@@ -205,6 +209,30 @@ for nn in "${idle_stages[@]}"; do
     done
 done
 
+# ------------------------------------------------------------------ downloads in flight
+
+flight_stages=(03 04 05 06)
+echo "downloads in flight: 200 x GET /big?bytes=67108864, unread (stages ${flight_stages[*]})"
+for nn in "${flight_stages[@]}"; do
+    name=$(stage_named "$nn")
+    [ -n "$name" ] || continue
+    f=$out/flight-$name.txt
+    if ! start "$name"; then
+        echo "error=did-not-start" >"$f"
+        continue
+    fi
+    hwm0=$(awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$PID/status")
+    line=$(timeout -k 5 120 "$build/tests/scenarios" -p "$PORT" big-unread-200)
+    hwm1=$(awk '/^VmHWM:/ { print $2 * 1024 }' "/proc/$PID/status")
+    stop
+    {
+        echo "result=$line"
+        sed -n 's/.*(\([0-9]*\) KiB a connection.*/buffer_per_conn=\1/p' <<<"$line"
+        [ -n "$hwm0" ] && [ -n "$hwm1" ] && echo "hwm_per_conn=$(((hwm1 - hwm0) / 200))"
+    } >"$f"
+    printf '  %-16s %s\n' "$name" "$(grep -E '^(buffer_per_conn|hwm_per_conn)=' "$f" | tr '\n' ' ')"
+done
+
 # ------------------------------------------------------------------ the report
 
 # med NAME MODE FIELD: the median over the rounds (4 req/s, 5 p50 us, 6 p99 us, 13 CPU us).
@@ -295,6 +323,18 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
                  "$(kib "$(val "$f" used_buffer_per_conn)") | $(kib "$(val "$f" idle_anon_per_conn)") |" \
                  "$(kib "$(val "$f" idle_rss_per_conn)") | $p | $(join "${notes[@]}") |"
         done
+    done
+    echo
+    echo "## Downloads in flight: 200 clients ask for 64 MiB each and read nothing"
+    echo
+    echo "| server | buffer_bytes / connection (most seen) | peak resident memory growth / connection | scenario |"
+    echo "|---|---:|---:|---|"
+    for nn in "${flight_stages[@]}"; do
+        name=$(stage_named "$nn")
+        [ -n "$name" ] || continue
+        f=$out/flight-$name.txt
+        b=$(val "$f" buffer_per_conn)
+        echo "| $name | ${b:+$b KiB} | $(kib "$(val "$f" hwm_per_conn)") | $(val "$f" result | cut -c1-4) |"
     done
     echo
     echo "## Targets"
