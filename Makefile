@@ -53,7 +53,10 @@ $(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
 
-# 32-bit build: catches ULONG-for-ULONG_PTR completion keys and pointer-size mistakes.
+# 32-bit build: the stages must build warning-free for x86 too (printf formats and casts of
+# ULONG_PTR/SIZE_T differ in width). It cannot catch a ULONG completion key: on x86 ULONG_PTR
+# is an unsigned long, the same type as ULONG. The 64-bit build's -Werror does (make break-it,
+# ulong-key: an incompatible pointer for GetQueuedCompletionStatus's key).
 check-x86: $(SERVERS32)
 $(BUILD)/i686/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
@@ -83,6 +86,7 @@ include tests/shutdown/rules.mk
 include tests/notes/rules.mk
 include tests/debug/rules.mk
 include tests/cmake/rules.mk
+include tests/breakit/rules.mk
 include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
@@ -103,6 +107,7 @@ help:
 	@echo "make bench        req/s, latency, idle-connection memory of every stage vs a reference: $(BUILD)/bench.md"
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
+	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"

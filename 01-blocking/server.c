@@ -21,6 +21,7 @@
 
 #define READ_SIZE  4096   /* bytes asked of one recv */
 #define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "01-blocking",
@@ -104,18 +105,43 @@ static int recv_some(conn *c)
 /*** requests ***/
 
 /* Answer every whole request at the front of the work buffer, in order.
- * Returns 1 to keep the connection, 0 to close it. */
+ * Returns 1 to keep the connection, 0 to close it once all is sent, -1 to close now. */
 static int serve_requests(conn *c)
 {
     http_request req;
     while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         int keep = app_respond(&req, &c->out);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep < 0 || send_all(c) != 0 || keep == 0)
+        if (keep < 0 || send_all(c) != 0)
+            return -1;
+        if (keep == 0)
             return 0;
         buffer_consume(&c->in, req.total_len);
     }
     return 1;
+}
+
+/*** closing ***/
+
+/* We end the connection (Connection: close, HTTP/1.0, an error status), and the client may
+ * still be sending: pipelined requests, the rest of a body we refused. closesocket with
+ * bytes unread makes TCP send a reset, and a reset can destroy the response before the
+ * client has read it. So close as nginx does (lingering close): our FIN after the last
+ * byte, then read and discard until the client's FIN, an error, or LINGER_BYTES. */
+static void linger_close(conn *c)
+{
+    char sink[READ_SIZE];
+    long discarded = 0;
+    int n = 0;
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        return;
+    }
+    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    while (discarded <= LINGER_BYTES && (n = recv(c->sock, sink, sizeof sink, 0)) > 0)
+        discarded += n;
+    if (n > 0)
+        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", discarded);
 }
 
 /*** serving ***/
@@ -123,8 +149,11 @@ static int serve_requests(conn *c)
 /* The whole life of one connection, on main's thread: nobody else is served meanwhile. */
 static void serve_connection(conn *c)
 {
-    while (recv_some(c) > 0 && serve_requests(c))
-        ;
+    int keep = 1;
+    while (keep == 1)
+        keep = recv_some(c) > 0 ? serve_requests(c) : -1;  /* a FIN or an error: close now */
+    if (keep == 0)
+        linger_close(c);
     conn_free(c);
 }
 

@@ -22,6 +22,7 @@
 
 #define READ_SIZE  4096   /* bytes asked of one recv */
 #define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "02-recv-only",
@@ -37,6 +38,8 @@ typedef struct conn {
     long   id;   /* its number in the log */
     buffer in;   /* work buffer: bytes received and not yet answered */
     buffer out;  /* response bytes not yet sent */
+    int  lingering;  /* our FIN is sent: what still arrives is discarded */
+    long discarded;  /* bytes discarded since */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
@@ -112,18 +115,38 @@ static int post_recv(conn *c)
 /*** requests ***/
 
 /* Answer every whole request at the front of the work buffer, in order.
- * Returns 1 to keep the connection, 0 to close it. */
+ * Returns 1 to keep the connection, 0 to close it once all is sent, -1 to close now. */
 static int serve_requests(conn *c)
 {
     http_request req;
     while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         int keep = app_respond(&req, &c->out);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep < 0 || send_all(c) != 0 || keep == 0)
+        if (keep < 0 || send_all(c) != 0)
+            return -1;
+        if (keep == 0)
             return 0;
         buffer_consume(&c->in, req.total_len);
     }
     return 1;
+}
+
+/*** closing ***/
+
+/* We end the connection, and the client may still be sending: a closesocket now would
+ * reset it and could destroy the response (01's lingering close). Our FIN follows the
+ * last blocking send; the discarding is done by the read that stays posted: each of its
+ * completions throws its bytes away, until the peer's FIN, an error or LINGER_BYTES. */
+static int linger(conn *c)
+{
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        return -1;
+    }
+    c->lingering = 1;
+    buffer_release(&c->in);  /* nothing more will be answered */
+    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    return 0;
 }
 
 /*** completions ***/
@@ -131,6 +154,7 @@ static int serve_requests(conn *c)
 /* A read is over. Its buffer is ours again; nothing else is in flight on this connection. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
+    int keep;
     if (err != 0) {  /* failed, whatever the code: this operation is over */
         ledger_add(&the_ledger.failed[OP_RECV], 1);
         log_error(c->id, err, "recv failed");
@@ -144,9 +168,20 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
         conn_free(c);
         return;
     }
-    buffer_commit(&c->in, bytes);
     ledger_add(&the_ledger.bytes_in, bytes);
-    if (!serve_requests(c) || post_recv(c) != 0)
+    if (c->lingering) {  /* the bytes stay uncommitted: the next read reuses their room */
+        if ((c->discarded += (long)bytes) > LINGER_BYTES) {
+            log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
+            conn_free(c);
+        } else if (post_recv(c) != 0) {
+            conn_free(c);
+        }
+        return;
+    }
+    buffer_commit(&c->in, bytes);
+    keep = serve_requests(c);
+    /* Keep reading: for the next request, or (lingering) to discard until the FIN. */
+    if (keep < 0 || (keep == 0 && linger(c) != 0) || post_recv(c) != 0)
         conn_free(c);
 }
 

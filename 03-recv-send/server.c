@@ -23,6 +23,7 @@
 
 #define READ_SIZE   4096         /* bytes asked of one recv */
 #define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "03-recv-send",
@@ -53,7 +54,9 @@ typedef struct conn {
     int    receiving;       /* a WSARecv is in flight */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; waiting for pending_ops to reach 0 */
-    int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
+    int    close_after_send;/* no more requests: close once the send queue is empty */
+    int    lingering;       /* all sent and our FIN out: reading only to discard */
+    long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
 } conn;
@@ -92,9 +95,10 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Start closing, or go on closing: cancel what is in flight (under Wine, closesocket
- * alone does not complete a send the peer is not reading), then free the connection
- * once the last pending completion has been dequeued. Nothing touches c after that. */
+/* Start closing, or go on closing: cancel what is in flight, then closesocket (the Windows
+ * order: Winsock closes gracefully only with no read pending, and under Wine closesocket
+ * alone leaves pending a send the peer does not read); free the connection once the last
+ * pending completion has been dequeued. Nothing touches c after that. */
 static void conn_close(conn *c)
 {
     if (!c->closing) {
@@ -200,15 +204,39 @@ static int serve_requests(conn *c)
     return keep;
 }
 
-/*** completions ***/
+/*** closing ***/
 
-/* No more requests: close as soon as the responses already queued are sent. */
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
 static void close_when_sent(conn *c)
 {
     c->close_after_send = 1;
-    if (!c->sending)
+    if (c->sending || c->lingering)
+        return;
+    c->lingering = 1;
+    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+    if (!c->receiving && post_recv(c) != 0)
         conn_close(c);
 }
+
+/* A read completed after the last request: what it brought is thrown away. Lingering, read
+ * on; still sending, wait (close_when_sent posts the next read). */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES) {
+        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
+        conn_close(c);
+    } else if (c->lingering && post_recv(c) != 0) {
+        conn_close(c);
+    }
+}
+
+/*** completions ***/
 
 /* After a completion that leaves the connection open: answer what is whole, then read
  * more. While requests are held back the connection does not read: a peer that pipelines
@@ -246,15 +274,19 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
         conn_close(c);
         return;
     }
-    if (bytes == 0) {  /* the peer's FIN. Under Wine a reset peer looks the same, and a send
-                        * pending to it never completes: so cancel it rather than wait (NOTES). */
+    if (bytes == 0) {  /* the peer's FIN: it sends no more. Lingering, that is the end we
+                        * wait for; otherwise this stage closes at once, and a response still
+                        * being sent is lost, on Windows as under Wine (06 answers first). */
         log_event(c->id, "peer closed (FIN)");
         conn_close(c);
         return;
     }
     buffer_commit(&c->in, bytes);
     ledger_add(&the_ledger.bytes_in, bytes);
-    serve_then_read(c);
+    if (c->close_after_send)
+        discard_input(c);
+    else
+        serve_then_read(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
@@ -271,10 +303,12 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
+    if (c->closing || post_send(c) != 0)
         conn_close(c);
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
+    else if (!c->sending)
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static DWORD WINAPI worker(LPVOID port)

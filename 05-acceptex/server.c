@@ -25,6 +25,7 @@
 #define READ_SIZE   4096         /* bytes asked of one recv */
 #define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
 #define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "05-acceptex",
@@ -57,7 +58,9 @@ typedef struct conn {
     int    receiving;       /* a WSARecv is in flight */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
+    int    close_after_send;/* no more requests: close once the send queue is empty */
+    int    lingering;       /* all sent and our FIN out: reading only to discard */
+    long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
 } conn;
@@ -114,8 +117,8 @@ static void conn_release(conn *c)
 }
 
 /* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight (under Wine, closesocket alone does not complete a send the
- * peer is not reading) and drop the open reference. The pending completions drop theirs. */
+ * cancel what is in flight, then closesocket (03's order), and drop the open reference.
+ * The pending completions drop theirs. */
 static void conn_close(conn *c)
 {
     if (c->closing)
@@ -254,15 +257,39 @@ static int serve_requests(conn *c)
     return keep;
 }
 
-/*** completions ***/
+/*** closing ***/
 
-/* No more requests: close as soon as the responses already queued are sent. */
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
 static void close_when_sent(conn *c)
 {
     c->close_after_send = 1;
-    if (!c->sending)
+    if (c->sending || c->lingering)
+        return;
+    c->lingering = 1;
+    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+    if (!c->receiving && post_recv(c) != 0)
         conn_close(c);
 }
+
+/* A read completed after the last request: what it brought is thrown away. Lingering, read
+ * on; still sending, wait (close_when_sent posts the next read). */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES) {
+        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
+        conn_close(c);
+    } else if (c->lingering && post_recv(c) != 0) {
+        conn_close(c);
+    }
+}
+
+/*** completions ***/
 
 /* After a completion that leaves the connection open: answer what is whole, then read
  * more. While requests are held back the connection does not read: a peer that pipelines
@@ -299,8 +326,8 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
         return;
     switch (read_available(c)) {
-    case 0:  /* the peer's FIN. Under Wine a reset peer looks the same, and a send pending
-              * to it never completes: so cancel it rather than wait (NOTES). */
+    case 0:  /* the peer's FIN: lingering, the end; otherwise closing at once loses a
+              * response still being sent, on Windows too (06 answers first) */
         log_event(c->id, "peer closed (FIN)");
         conn_close(c);
         return;
@@ -308,7 +335,10 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
         conn_close(c);
         return;
     }
-    serve_then_read(c);
+    if (c->close_after_send)
+        discard_input(c);
+    else
+        serve_then_read(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
@@ -324,10 +354,12 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
+    if (c->closing || post_send(c) != 0)
         conn_close(c);
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
+    else if (!c->sending)
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -377,7 +409,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions, asked of the listener with WSAIoctl */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
 } server;
@@ -414,14 +446,10 @@ static int post_accept(accept_op *a)
  * read_available, joins the port and posts its first (zero-byte) read. */
 static void start_connection(accept_op *a)
 {
-    SOCKADDR *local, *remote;
-    int local_len, remote_len;
-    char peer[INET_ADDRSTRLEN] = "?";
+    char peer[32];
     u_long nonblocking = 1;
     conn *c;
-    server.get_addresses(a->addresses, 0, ADDR_SPACE, ADDR_SPACE, &local, &local_len,
-                         &remote, &remote_len);
-    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, peer, sizeof peer);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
                    sizeof server.listener) != 0
         || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
@@ -436,7 +464,7 @@ static void start_connection(accept_op *a)
         closesocket(a->sock);
         return;
     }
-    log_event(c->id, "accepted from %s:%u", peer, ntohs(((SOCKADDR_IN *)remote)->sin_port));
+    log_event(c->id, "accepted from %s", peer);
     /* Our own reference: once the read is posted, a worker may see the peer close and
      * drop the open one before we have left the lock. */
     conn_hold(c);
@@ -471,18 +499,12 @@ static void on_accept_completed(io_op *op, DWORD err)
 /* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
 static int start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    GUID accept_ex = WSAID_ACCEPTEX, get_addresses = WSAID_GETACCEPTEXSOCKADDRS;
     accept_op *pool;
-    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex, sizeof accept_ex,
-                    &server.accept_ex, sizeof server.accept_ex, &bytes, NULL, NULL) != 0
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses,
-                    sizeof get_addresses, &server.get_addresses, sizeof server.get_addresses,
-                    &bytes, NULL, NULL) != 0) {
+        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return -1;
     }

@@ -1,13 +1,13 @@
-/* 06-shutdown: ending without losing anything, and closing idle connections (C11).
+/* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
  *
- * Ctrl+C, Ctrl+Break or closing the console starts the shutdown, in order: stop
- * accepting (close the listener: the pending AcceptEx requests complete with an error);
- * close idle connections and let responses in flight finish for up to --drain-ms (a
- * second Ctrl+C cuts that short); cancel what is left; wait until no operation of any
- * kind is pending; one quit packet per worker, join them; free, WSACleanup, print the
- * final ledger (zero connections, zero pending, zero buffer bytes) and exit 0. Meanwhile
- * main closes connections that finished no request for --idle-ms (silent or slowloris
- * clients), so the list of open connections that makes both possible is the new part. */
+ * Ctrl+C, Ctrl+Break or closing the console: stop accepting (close the listener: the
+ * pending AcceptEx requests fail); close idle connections, let responses in flight finish
+ * for up to --drain-ms (a second Ctrl+C or a console close cuts that short); cancel the
+ * rest; wait until nothing is pending; a quit packet per worker, join; free, WSACleanup,
+ * print the final ledger (all zero), exit 0. A peer's FIN ends its requests, not their
+ * answers. main's sweep closes what makes no progress: idle --idle-ms after the last
+ * response, a send stuck --send-ms, a lingering close LINGER_MS; it refills the accept
+ * pool. The list of open connections that the sweep and the shutdown walk is new. */
 
 /*** stage ***/
 
@@ -25,12 +25,14 @@
 #define READ_SIZE   4096         /* bytes asked of one recv */
 #define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
 #define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define SEND_CHUNK  (64 * 1024)  /* at most this per WSASend: each completion shows progress */
+#define LINGER_MS   5000         /* a lingering close waits this long at most for the FIN */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "06-shutdown",
-    "Ctrl+C drains and ends it with a zero ledger; idle connections are closed after --idle-ms.",
-    "none of the earlier ones; each of these servers answers one request per handler call, "
-    "and is a lesson, not a product.",
+    "a FIN is answered, not cut; nothing waits without bound; Ctrl+C drains to a zero ledger.",
+    "none of the earlier ones; it is a lesson to copy from, not a product.",
 };
 
 /*** connection ***/
@@ -57,10 +59,13 @@ typedef struct conn {
     int    receiving;       /* a WSARecv is in flight */
     int    sending;         /* a WSASend is in flight */
     int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* close once the send queue is empty (Connection: close, errors) */
+    int    close_after_send;/* no more requests: close once the send queue is empty */
+    int    lingering;       /* all sent and our FIN out: reading only to discard */
+    int    peer_fin;        /* the peer's FIN came: answer what it sent, read no more */
+    long   discarded;       /* bytes read and thrown away after the last request */
     buffer in;              /* work buffer: bytes received and not yet answered */
     buffer send_queue;      /* responses waiting for the send in flight to finish */
-    ULONGLONG last_request; /* GetTickCount64() when it was accepted or last answered */
+    ULONGLONG last_progress;/* GetTickCount64() at accept, send posted or completed, FIN sent */
     struct conn *prev, *next; /* in open_conns while open */
 } conn;
 
@@ -70,7 +75,7 @@ static struct {
     conn   head;            /* a ring: head.next is the newest, head.prev the oldest */
     int    count;
     int    stopping;        /* no new connection, no new request */
-    int    idle_ms;
+    int    idle_ms, send_ms;
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
@@ -86,14 +91,13 @@ static void conn_free(conn *c);
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    int stopping;
     conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
     c->refs = 2;  /* open, and the caller's: once in the list, another thread may close it */
-    c->last_request = GetTickCount64();
+    c->last_progress = GetTickCount64();
     InitializeCriticalSection(&c->lock);
     c->recv_op.kind = IO_RECV;
     c->recv_op.conn = c;
@@ -109,19 +113,17 @@ static conn *conn_new(SOCKET sock, long id)
     ledger_add(&the_ledger.live_connections, 1);
     /* Published last, whole: the idle sweep and the shutdown find it from here on. */
     EnterCriticalSection(&open_conns.lock);
-    stopping = open_conns.stopping;
-    if (!stopping) {
-        c->next = open_conns.head.next;
-        c->prev = &open_conns.head;
-        c->next->prev = c;
-        c->prev->next = c;
-        open_conns.count++;
-    }
-    LeaveCriticalSection(&open_conns.lock);
-    if (stopping) {  /* too late: the shutdown may have swept the list already */
+    if (open_conns.stopping) {  /* too late: the shutdown may have swept the list already */
+        LeaveCriticalSection(&open_conns.lock);
         conn_free(c);
         return NULL;
     }
+    c->next = open_conns.head.next;
+    c->prev = &open_conns.head;
+    c->next->prev = c;
+    c->prev->next = c;
+    open_conns.count++;
+    LeaveCriticalSection(&open_conns.lock);
     return c;
 }
 
@@ -154,8 +156,8 @@ static void conn_release(conn *c)
 }
 
 /* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight (under Wine, closesocket alone does not complete a send the
- * peer is not reading) and drop the open reference. The pending completions drop theirs. */
+ * cancel what is in flight, then closesocket (03's order), and drop the open reference.
+ * The pending completions drop theirs. */
 static void conn_close(conn *c)
 {
     if (c->closing)
@@ -173,10 +175,10 @@ static void conn_close(conn *c)
     conn_release(c);
 }
 
-/* Run fn on every open connection, under its lock. The list's lock is let go before any
- * conn's lock is taken (conn_close takes them the other way round), so a reference to
- * each connection is taken first: it may close meanwhile, but it cannot be freed. */
-static void for_each_open(void (*fn)(conn *c))
+/* Run fn on every open connection, under its lock (skip_busy: not one whose lock is held,
+ * by a handler at work). The list's lock is let go before a conn's is taken (conn_close
+ * takes them the other way round), so each is held first: it may close, not be freed. */
+static void for_each_open(void (*fn)(conn *c), int skip_busy)
 {
     conn **held, *c;
     int n = 0, i;
@@ -188,9 +190,12 @@ static void for_each_open(void (*fn)(conn *c))
     }
     LeaveCriticalSection(&open_conns.lock);
     for (i = 0; i < n; i++) {
-        EnterCriticalSection(&held[i]->lock);
-        fn(held[i]);
-        LeaveCriticalSection(&held[i]->lock);
+        if (!skip_busy)
+            EnterCriticalSection(&held[i]->lock);
+        if (!skip_busy || TryEnterCriticalSection(&held[i]->lock)) {
+            fn(held[i]);
+            LeaveCriticalSection(&held[i]->lock);
+        }
         conn_release(held[i]);
     }
     free(held);
@@ -215,8 +220,9 @@ static int post_send(conn *c)
         return 0;
     }
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)(op->data.len < SEND_CHUNK ? op->data.len : SEND_CHUNK);
     ZeroMemory(&op->ov, sizeof op->ov);
+    c->last_progress = GetTickCount64();
     /* Everything the completion will read is written before the post: it may run on
      * another thread before WSASend returns (it waits for our lock, then reads this). */
     c->sending = 1;
@@ -306,32 +312,58 @@ static int read_available(conn *c)
 static int serve_requests(conn *c)
 {
     http_request req;
-    int keep = 1;
+    int keep = open_conns.stopping ? 0 : 1;  /* a shutdown answers no new request... */
     while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         if (c->send_queue.len >= QUEUE_HIGH) {
             keep = 2;
             break;
         }
         keep = app_respond(&req, &c->send_queue);
-        c->last_request = GetTickCount64();
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (keep == 1)
             buffer_consume(&c->in, req.total_len);
+        if (keep == 1 && open_conns.stopping)  /* ...nor waits for one not yet begun */
+            keep = 0;
     }
     if (keep < 0 || post_send(c) != 0)
         return -1;
     return keep;
 }
 
-/*** completions ***/
+/*** closing ***/
 
-/* No more requests: close as soon as the responses already queued are sent. */
+/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
+ * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
+ * with its bytes unread would reset the connection, and could destroy the response. */
 static void close_when_sent(conn *c)
 {
     c->close_after_send = 1;
-    if (!c->sending)
-        conn_close(c);
+    if (c->sending || c->lingering)
+        return;
+    c->last_progress = GetTickCount64();  /* the sweep gives up after LINGER_MS */
+    c->lingering = 1;
+    log_event(c->id, "all sent: FIN sent%s", c->peer_fin ? "" : ", discarding until the peer's FIN");
+    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+    if (c->peer_fin || (!c->receiving && post_recv(c) != 0))
+        conn_close(c);  /* with the peer's FIN in, nothing is left to wait for */
 }
+
+/* A read completed after the last request: what it brought is thrown away. Lingering, read
+ * on; still sending, wait (close_when_sent posts the next read). */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES) {
+        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
+        conn_close(c);
+    } else if (c->lingering && post_recv(c) != 0) {
+        conn_close(c);
+    }
+}
+
+/*** completions ***/
 
 /* After a completion that leaves the connection open: answer what is whole, then read
  * more. While requests are held back the connection does not read: a peer that pipelines
@@ -340,7 +372,9 @@ static void serve_then_read(conn *c)
 {
     switch (serve_requests(c)) {
     case 1:
-        if (!c->receiving && post_recv(c) != 0)
+        if (c->peer_fin)  /* all it sent is answered */
+            close_when_sent(c);
+        else if (!c->receiving && post_recv(c) != 0)
             conn_close(c);
         break;
     case 2:
@@ -367,21 +401,22 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
     log_op(c->id, "recv completed %lu bytes: data or FIN, recv will say", bytes);
     if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
         return;
-    if (open_conns.stopping) {  /* shutting down: no new request is read */
-        close_when_sent(c);
-        return;
-    }
     switch (read_available(c)) {
-    case 0:  /* the peer's FIN. Under Wine a reset peer looks the same, and a send pending
-              * to it never completes: so cancel it rather than wait (NOTES). */
-        log_event(c->id, "peer closed (FIN)");
-        conn_close(c);
-        return;
+    case 0:  /* the peer's FIN: it sends no more, but it may still read, so what it sent
+              * is answered first (serve_then_read). Lingering, it is the end. */
+        c->peer_fin = 1;
+        log_event(c->id, "peer closed (FIN)%s", c->lingering ? "" : ": answering what it sent");
+        if (!c->lingering)
+            break;
+        /* fall through - lingering: close */
     case -1:
         conn_close(c);
         return;
     }
-    serve_then_read(c);
+    if (c->close_after_send)
+        discard_input(c);
+    else
+        serve_then_read(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
@@ -396,11 +431,14 @@ static void on_send_completed(conn *c, DWORD bytes, DWORD err)
     ledger_add(&the_ledger.completed[OP_SEND], 1);
     log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
+    c->last_progress = GetTickCount64();  /* idle from the last byte sent, unless more go */
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0 || (!c->sending && c->close_after_send))
+    if (c->closing || post_send(c) != 0)
         conn_close(c);
     else if (!c->close_after_send)
         serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
+    else if (!c->sending)
+        close_when_sent(c);  /* all sent: now the lingering close */
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -443,7 +481,8 @@ static DWORD WINAPI worker(LPVOID port)
 
 /* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
-    io_op  op;  /* kind IO_ACCEPT */
+    io_op  op;     /* kind IO_ACCEPT */
+    int    posted; /* an AcceptEx is pending on it, or its completion is being handled */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
@@ -451,10 +490,11 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions, asked of the listener with WSAIoctl */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     accept_op *pool;
+    int pool_size;
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
@@ -463,6 +503,7 @@ static struct {
 static int post_accept(accept_op *a)
 {
     DWORD unused;
+    a->posted = 0;  /* until it is: then main's sweep posts it again (refill_accept_pool) */
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
     if (a->sock == INVALID_SOCKET) {
         log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
@@ -481,6 +522,7 @@ static int post_accept(accept_op *a)
         closesocket(a->sock);
         return -1;
     }
+    a->posted = 1;
     return 0;
 }
 
@@ -489,14 +531,10 @@ static int post_accept(accept_op *a)
  * read_available, joins the port and posts its first (zero-byte) read. */
 static void start_connection(accept_op *a)
 {
-    SOCKADDR *local, *remote;
-    int local_len, remote_len;
-    char peer[INET_ADDRSTRLEN] = "?";
+    char peer[32];
     u_long nonblocking = 1;
     conn *c;
-    server.get_addresses(a->addresses, 0, ADDR_SPACE, ADDR_SPACE, &local, &local_len,
-                         &remote, &remote_len);
-    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, peer, sizeof peer);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
                    sizeof server.listener) != 0
         || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
@@ -511,7 +549,7 @@ static void start_connection(accept_op *a)
         closesocket(a->sock);
         return;
     }
-    log_event(c->id, "accepted from %s:%u", peer, ntohs(((SOCKADDR_IN *)remote)->sin_port));
+    log_event(c->id, "accepted from %s", peer);
     /* conn_new gave us our own reference: a worker may see the peer close and drop the
      * open one as soon as the read is posted, or the shutdown may close c before that. */
     EnterCriticalSection(&c->lock);
@@ -546,31 +584,37 @@ static void on_accept_completed(io_op *op, DWORD err)
     if (open_conns.stopping)
         check_drained();
     else if (post_accept(a) != 0)
-        log_event(0, "the accept pool is one request short");
+        log_event(0, "the accept pool is one request short until the next sweep");
+    LeaveCriticalSection(&open_conns.lock);
+}
+
+/* main, at each sweep: post again the accepts whose post failed (no socket, say). */
+static void refill_accept_pool(void)
+{
+    int i;
+    EnterCriticalSection(&open_conns.lock);
+    for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
+        if (!server.pool[i].posted)
+            post_accept(&server.pool[i]);
     LeaveCriticalSection(&open_conns.lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
 static int start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    GUID accept_ex = WSAID_ACCEPTEX, get_addresses = WSAID_GETACCEPTEXSOCKADDRS;
     accept_op *pool;
-    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex, sizeof accept_ex,
-                    &server.accept_ex, sizeof server.accept_ex, &bytes, NULL, NULL) != 0
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses,
-                    sizeof get_addresses, &server.get_addresses, sizeof server.get_addresses,
-                    &bytes, NULL, NULL) != 0) {
+        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return -1;
     }
     pool = server.pool = calloc((size_t)count, sizeof *pool);
     if (pool == NULL)
         return -1;
+    server.pool_size = count;
     for (i = 0; i < count; i++) {
         pool[i].op.kind = IO_ACCEPT;
         opcheck_init(&pool[i].op.check);
@@ -585,21 +629,28 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
 static HANDLE stop_requested, hurry_requested, shutdown_done;
 
 /* Ctrl+C, Ctrl+Break, console close (under Wine: SIGINT). Runs on a thread of its own:
- * the first starts the shutdown, a second skips the drain. */
+ * the first starts the shutdown, a second skips the drain, and so does a console close:
+ * Windows ends the process about 5 s after this is called, drained or not. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    SetEvent(InterlockedIncrement(&count) == 1 ? stop_requested : hurry_requested);
+    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
+        SetEvent(hurry_requested);
+    SetEvent(stop_requested);
     if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns */
         WaitForSingleObject(shutdown_done, INFINITE);
     return TRUE;
 }
 
-static void close_if_idle(conn *c)
+/* main's sweep: close a connection that made no progress for too long, by what it waits
+ * for: a send the peer does not read (--send-ms), the peer's FIN after ours (LINGER_MS),
+ * a next request since the last response was sent (--idle-ms: silent, slowloris). */
+static void close_if_stuck(conn *c)
 {
-    if (!c->closing && !c->sending
-        && GetTickCount64() - c->last_request > (ULONGLONG)open_conns.idle_ms) {
-        log_event(c->id, "no request finished for %d ms: closing", open_conns.idle_ms);
+    int limit = c->sending ? open_conns.send_ms : c->lingering ? LINGER_MS : open_conns.idle_ms;
+    if (!c->closing && GetTickCount64() - c->last_progress > (ULONGLONG)limit) {
+        log_event(c->id, "%s for %d ms: closing", c->sending ? "send made no progress"
+                  : c->lingering ? "no FIN after ours" : "idle", limit);
         conn_close(c);
     }
 }
@@ -607,7 +658,7 @@ static void close_if_idle(conn *c)
 /* The shutdown, in order; each step waits for what the one before set off. */
 static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
 {
-    HANDLE drained_or_hurry[2];
+    HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
     /* 1. No new connections: the pending AcceptEx requests complete with an error. */
@@ -617,18 +668,19 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     LeaveCriticalSection(&open_conns.lock);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Idle connections close now, busy ones once their responses are sent... */
-    for_each_open(close_when_sent);
-    drained_or_hurry[0] = open_conns.drained;
-    drained_or_hurry[1] = hurry_requested;
+    for_each_open(close_when_sent, 0);
     if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)drain_ms) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is cancelled. */
         log_event(0, "drain over: cancelling %d connection(s)", open_conns.count);
-        for_each_open(conn_close);
+        for_each_open(conn_close, 0);
     }
     /* 4. The last completions (ERROR_OPERATION_ABORTED, expected now), then one quit
-     * packet per worker: under Wine, closing the port does not wake its waiters. */
-    if (WaitForSingleObject(open_conns.drained, 10000) != WAIT_OBJECT_0)
-        log_event(0, "operations still pending 10 s after the cancel");
+     * packet per worker: under Wine, closing the port does not wake its waiters. If some
+     * never come, nothing is freed: the system may still write into that memory. */
+    if (WaitForSingleObject(open_conns.drained, 3000) != WAIT_OBJECT_0) {
+        log_event(0, "operations still pending after the cancel: exiting without freeing");
+        return ledger_report(STAGE.name) | 1;
+    }
     for (i = 0; i < count; i++)
         PostQueuedCompletionStatus(port, 0, 0, NULL);
     for (i = 0; i < count; i++) {
@@ -657,6 +709,7 @@ int main(int argc, char **argv)
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
     open_conns.idle_ms = opt.idle_ms;
+    open_conns.send_ms = opt.send_ms;
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
@@ -684,9 +737,12 @@ int main(int argc, char **argv)
     if (start_accepting(listener, port, opt.accepts) != 0)
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    /* Until Ctrl+C, every quarter of --idle-ms: close the connections idle that long. */
-    while (WaitForSingleObject(stop_requested, (DWORD)opt.idle_ms / 4 + 1) == WAIT_TIMEOUT)
-        for_each_open(close_if_idle);
+    /* Until Ctrl+C, the sweep, four times per shortest limit. */
+    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;
+    while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
+        for_each_open(close_if_stuck, 1);
+        refill_accept_pool();
+    }
     i = shut_down(port, workers, opt.threads, opt.drain_ms);
     SetEvent(shutdown_done);  /* a console close may now end the process */
     return i;

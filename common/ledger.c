@@ -29,14 +29,29 @@ void ledger_init(void)
     buffer_set_accounting(account_buffer);
 }
 
+/* One kind's counters. completed and failed are read before posted: an operation is
+ * counted as posted before it can complete, so read this way pending is never negative,
+ * even while other threads post and complete. */
+typedef struct op_counts { LONG64 posted, completed, failed; } op_counts;
+
+static op_counts read_counts(int k)
+{
+    op_counts n;
+    n.completed = ledger_read(&the_ledger.completed[k]);
+    n.failed = ledger_read(&the_ledger.failed[k]);
+    n.posted = ledger_read(&the_ledger.posted[k]);
+    return n;
+}
+
 LONG64 ledger_pending(op_kind kind)
 {
     LONG64 pending = 0;
     int k;
     for (k = 0; k < OP_KINDS; k++) {
-        if (kind == OP_KINDS || kind == (op_kind)k)
-            pending += ledger_read(&the_ledger.posted[k]) - ledger_read(&the_ledger.completed[k])
-                     - ledger_read(&the_ledger.failed[k]);
+        if (kind == OP_KINDS || kind == (op_kind)k) {
+            op_counts n = read_counts(k);
+            pending += n.posted - n.completed - n.failed;
+        }
     }
     return pending;
 }
@@ -44,6 +59,7 @@ LONG64 ledger_pending(op_kind kind)
 int ledger_json(char *dst, size_t size, const char *stage)
 {
     static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
+    LONG64 pending_ops = 0;
     int n, k;
 
     n = snprintf(dst, size,
@@ -52,14 +68,16 @@ int ledger_json(char *dst, size_t size, const char *stage)
                  stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
                  ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
                  ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes));
-    for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++)
+    for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
+        op_counts c = read_counts(k);
+        pending_ops += c.posted - c.completed - c.failed;
         n += snprintf(dst + n, size - n,
                       ",\"%s\":{\"posted\":%lld,\"completed\":%lld,\"failed\":%lld,\"pending\":%lld}",
-                      kind_names[k], ledger_read(&the_ledger.posted[k]),
-                      ledger_read(&the_ledger.completed[k]), ledger_read(&the_ledger.failed[k]),
-                      ledger_pending((op_kind)k));
+                      kind_names[k], c.posted, c.completed, c.failed,
+                      c.posted - c.completed - c.failed);
+    }
     if (n > 0 && (size_t)n < size)
-        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld}", ledger_pending(OP_KINDS));
+        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld}", pending_ops);
     return (n > 0 && (size_t)n < size) ? n : -1;
 }
 

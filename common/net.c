@@ -22,12 +22,15 @@ static void usage(const char *prog, unsigned takes, int code)
             "  -v        log every posted and completed operation\n"
             "  -q        log errors only\n",
             prog, (takes & TAKES_THREADS) ? " [-t N]" : "", (takes & TAKES_ACCEPTS) ? " [-a N]" : "",
-            (takes & TAKES_SHUTDOWN) ? " [--drain-ms N] [--idle-ms N]" : "",
+            (takes & TAKES_SHUTDOWN) ? " [--drain-ms N] [--idle-ms N] [--send-ms N]" : "",
             (takes & TAKES_THREADS) ? "  -t N      worker threads (default 2 x processors)\n" : "",
             (takes & TAKES_ACCEPTS) ? "  -a N      AcceptEx requests kept pending (default 32)\n" : "",
             (takes & TAKES_SHUTDOWN)
                 ? "  --drain-ms N  on Ctrl+C, time given to responses in flight (default 5000)\n"
-                  "  --idle-ms N   close a connection silent this long (default 30000)\n"
+                  "  --idle-ms N   close a connection idle this long after its last response was\n"
+                  "                sent (default 30000)\n"
+                  "  --send-ms N   close a connection whose send makes no progress this long\n"
+                  "                (a client that does not read; default 10000)\n"
                 : "");
     exit(code);
 }
@@ -57,6 +60,7 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
     opt->accepts = 32;
     opt->drain_ms = 5000;
     opt->idle_ms = 30000;
+    opt->send_ms = 10000;
     opt->level = LOG_DEFAULT;
 
     for (i = 1; i < argc; i++) {
@@ -66,7 +70,8 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
                        || ((takes & TAKES_THREADS) && strcmp(a, "-t") == 0)
                        || ((takes & TAKES_ACCEPTS) && strcmp(a, "-a") == 0)
                        || ((takes & TAKES_SHUTDOWN)
-                           && (strcmp(a, "--drain-ms") == 0 || strcmp(a, "--idle-ms") == 0));
+                           && (strcmp(a, "--drain-ms") == 0 || strcmp(a, "--idle-ms") == 0
+                               || strcmp(a, "--send-ms") == 0));
         if (takes_value && value == NULL) {
             fprintf(stderr, "%s: %s needs a value\n", prog, a);
             usage(prog, takes, 2);
@@ -90,8 +95,10 @@ void options_parse(int argc, char **argv, unsigned takes, options *opt)
             opt->accepts = (int)number_arg(prog, takes, value, 1, 1024);
         else if (strcmp(a, "--drain-ms") == 0)
             opt->drain_ms = (int)number_arg(prog, takes, value, 0, 600000);
-        else
+        else if (strcmp(a, "--idle-ms") == 0)
             opt->idle_ms = (int)number_arg(prog, takes, value, 100, 3600000);
+        else
+            opt->send_ms = (int)number_arg(prog, takes, value, 100, 3600000);
         i += takes_value;
     }
     log_init(opt->level);
@@ -146,4 +153,26 @@ SOCKET net_listen(const options *opt, const char *stage)
     printf("%s listening on http://%s:%u/\n", stage, opt->bind_addr, ntohs(addr.sin_port));
     fflush(stdout);
     return sock;
+}
+
+int net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex, LPFN_GETACCEPTEXSOCKADDRS *get_addresses)
+{
+    GUID accept_ex_id = WSAID_ACCEPTEX, get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
+    return WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, sizeof accept_ex_id,
+                    accept_ex, sizeof *accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
+                    sizeof get_addresses_id, get_addresses, sizeof *get_addresses, &bytes, NULL, NULL) != 0
+        ? -1 : 0;
+}
+
+void net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
+                       DWORD addr_space, char *out, size_t size)
+{
+    SOCKADDR *local, *remote;
+    int local_len, remote_len;
+    char ip[INET_ADDRSTRLEN] = "?";
+    get_addresses(addresses, 0, addr_space, addr_space, &local, &local_len, &remote, &remote_len);
+    inet_ntop(AF_INET, &((SOCKADDR_IN *)remote)->sin_addr, ip, sizeof ip);
+    snprintf(out, size, "%s:%u", ip, ntohs(((SOCKADDR_IN *)remote)->sin_port));
 }

@@ -3,6 +3,7 @@
 #define NET_H
 
 #include <winsock2.h>
+#include <mswsock.h>
 #include "log.h"
 
 /* Visual Studio: link Winsock without a project setting (cl server.c common\*.c). AcceptEx
@@ -18,6 +19,7 @@ typedef struct options {
     int            accepts;    /* -a N (05+), AcceptEx requests kept pending, default 32 */
     int            drain_ms;   /* --drain-ms N (06), default 5000 */
     int            idle_ms;    /* --idle-ms N (06), default 30000 */
+    int            send_ms;    /* --send-ms N (06), default 10000 */
     log_level      level;      /* -v / -q */
 } options;
 
@@ -34,5 +36,15 @@ void   net_start(void);
  * message and exit 1 (port in use, bad address). Prints
  * "<stage> listening on http://ADDR:PORT/" on stdout with the real port. */
 SOCKET net_listen(const options *opt, const char *stage);
+
+/* AcceptEx and GetAcceptExSockaddrs (05+): Winsock extensions, not exported by ws2_32, so
+ * asked of the listening socket with WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER).
+ * 0, or -1 with WSAGetLastError() set. */
+int    net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex,
+                     LPFN_GETACCEPTEXSOCKADDRS *get_addresses);
+/* "ADDR:PORT" of the client an AcceptEx accepted, from the addresses it wrote (no data
+ * asked, addr_space bytes per address), for the log. */
+void   net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
+                         DWORD addr_space, char *out, size_t size);
 
 #endif

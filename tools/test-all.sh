@@ -20,6 +20,7 @@ suites=(
     "check-notes"
     "cmake-test"
     "opcheck-test"
+    "break-it"
     "debug-scenario-test:DEBUG=1 HEAP_CHECK=1 scenario-test"
 )
 skipped=()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/transcript.sh - run a stage's server, drive it with a client, print the server's log.
 #
-#   tools/transcript.sh [--sigint] [--wait S] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
+#   tools/transcript.sh [--sigint] [--wait S] [--mutation NAME] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
 #
 #   tools/transcript.sh 02-recv-only -v -- 'curl -s -o /dev/null $URL/ -o /dev/null $URL/favicon.ico'
 #   tools/transcript.sh 03-recv-send -v -- 'scenarios -p $PORT reset-mid-response'
@@ -21,6 +21,12 @@
 # probes' lines), then, if the client printed anything or failed, a line
 # "--- client: exit status N" and the client's output.
 #
+# With --mutation NAME it runs, instead of the stage, the copy of it that has mutation NAME of
+# tests/breakit/mutations (one mistake put back, built without the debug guard by
+# `make break-it-build BREAKIT=NAME` into build/breakit/NAME-plain): a log of the mistake.
+# Its ledger may never return to zero, so it settles as --sigint does (no probe; the log
+# quiet for 0.5 s), then stops with SIGTERM.
+#
 # NOTES.md quotes this output in ```text blocks marked with the command that made it;
 # tools/check-notes runs the command again and compares (see its header). STAGE may be
 # given as its number (02). BUILD_DIR and IOCP_WINEPREFIX are honoured as in tests/lib.sh.
@@ -37,11 +43,12 @@ usage() {
 }
 say() { echo "transcript: $*" >&2; }
 
-sigint=0 wait_s=8 client_s=20
+sigint=0 wait_s=8 client_s=20 mutation=
 while [ $# -gt 0 ]; do
     case $1 in
         --sigint) sigint=1; shift ;;
         --wait) [ $# -ge 2 ] || usage; wait_s=$2; shift 2 ;;
+        --mutation) [ $# -ge 2 ] || usage; mutation=$2; shift 2 ;;
         -h | --help) usage ;;
         *) break ;;
     esac
@@ -58,6 +65,11 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do server_args+=("$1"); shift; done
 if [ "${1:-}" != -- ] || [ $# -lt 2 ]; then usage; fi
 shift
 client=$*
+if [ -n "$mutation" ]; then
+    make --no-print-directory -s -C "$top" break-it-build BREAKIT="$mutation" BUILD="$build" >/dev/null ||
+        { say "mutation '$mutation' could not be built"; exit 2; }
+    build=$build/breakit/$mutation-plain  # server_exe and server_log look here now
+fi
 [ -f "$(server_exe "$stage")" ] || { say "$(server_exe "$stage") is not built (make servers)"; exit 2; }
 
 # One log per run (transcripts of one stage may run at once), removed at the end.
@@ -86,7 +98,7 @@ client_status=0
 probes=()
 deadline=$((SECONDS + wait_s))
 settled=0
-if [ $sigint -eq 1 ]; then
+if [ $sigint -eq 1 ] || [ -n "$mutation" ]; then  # a mutated copy's ledger may never settle
     size=-1 same=0
     while server_alive && [ $SECONDS -lt $deadline ]; do
         now=$(stat -c %s "$log")

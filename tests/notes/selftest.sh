@@ -7,6 +7,9 @@
 # without them the transcripts run now). It passes when the changed copy fails at exactly
 # those two blocks, each report naming the changed line, and nowhere the unchanged text
 # does not. One line: "PASS notes-selftest: ..." or "FAIL notes-selftest: ...".
+# Then the placeholders: a quoted line's `{a|b}`, `{N}` and `...` match what they say and
+# nothing else ("PASS notes-placeholders: ..."), and a transcript line whose alternatives
+# are changed to ones no run prints fails its block.
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 notes=${1:-$top/NOTES.md}
@@ -15,16 +18,18 @@ trap 'rm -rf "$tmp"' EXIT
 
 fail() { echo "FAIL notes-selftest: $*"; exit 1; }
 
-# "MARKER-LINE CHANGED-LINE" of the first block of a kind: a diff's first +/- line,
-# a transcript's first log line.
+# "BLOCK-LINE CHANGED-LINE" of the first block of a kind: a diff's first +/- line (BLOCK-LINE
+# its marker), a transcript's first log line (BLOCK-LINE its `$ tools/transcript.sh` line).
 pick() {
     awk -v kind="$1" '
-        $0 ~ "^<!-- *" kind "[ :]" { marker = NR; next }
-        marker && NR == marker + 1 && /^```/ { inside = 1; next }
+        kind == "diff" && /^<!-- *diff[ :]/ { marker = NR; next }
+        kind == "diff" && marker && NR == marker + 1 && /^```diff/ { inside = 1; next }
+        kind == "transcript" && !inside && /^```text *$/ { opened = NR; next }
+        kind == "transcript" && opened && NR == opened + 1 && /^\$ [^ ]*transcript\.sh / { marker = NR; inside = 1; opened = 0; next }
         inside && /^```/ { inside = 0; marker = 0; next }
         inside && kind == "diff" && /^[-+]/ && !/^(---|\+\+\+) / { print marker, NR; exit }
         inside && kind == "transcript" && /^\[ *[0-9]+\.[0-9]+\] \[tid / { print marker, NR; exit }
-        { if (!inside) marker = 0 }' "$notes"
+        { if (!inside) { marker = 0; opened = 0 } }' "$notes"
 }
 read -r diff_block diff_line < <(pick diff) || fail "no quoted hunk with a +/- line in $notes"
 read -r log_block log_line < <(pick transcript) || fail "no transcript with a log line in $notes"
@@ -52,3 +57,46 @@ grep -q "^FAIL notes/$diff_block: .*line $diff_line " "$tmp/after" ||
 grep -q "^FAIL notes/$log_block: .*line $log_line " "$tmp/after" ||
     fail "the transcript's failure does not name line $log_line: $(grep "notes/$log_block:" "$tmp/after")"
 echo "PASS notes-selftest: a changed hunk line ($diff_line) and transcript line ($log_line) fail their blocks, nothing else"
+
+# The placeholders, on their own: each quoted line against what it must and must not match.
+if out=$(python3 - "$top/tools/check-notes" <<'PY'
+import importlib.machinery, sys
+cn = importlib.machinery.SourceFileLoader("check_notes", sys.argv[1]).load_module()
+cases = [  # quoted, matches, does not match
+    ("#1 closed, {0|1} operation(s) still pending", ["#4 closed, 0 operation(s) still pending",
+     "#1 closed, 1 operation(s) still pending"], ["#1 closed, 2 operation(s) still pending"]),
+    ("[tid 0x24] {N} worker threads", ["[tid 0x1c] 4 worker threads", "[tid 0x1c] 12 worker threads"],
+     ["[tid 0x1c] four worker threads", "[tid 0x1c]  worker threads"]),
+    ("#1 send {failed: ERROR_OPERATION_ABORTED (995)|completed ... bytes}",
+     ["#1 send failed: ERROR_OPERATION_ABORTED (995)", "#1 send completed 3919872 bytes"],
+     ["#1 send failed: ERROR_NETNAME_DELETED (64)"]),
+    ('final ledger: {"stage":"06",...,"pending_ops":0}', ['final ledger: {"stage":"06","a":1,"pending_ops":0}'],
+     ['final ledger: {"stage":"06","a":1,"pending_ops":1}']),
+]
+bad = []
+for quoted, good, wrong in cases:
+    rx, _ = cn.pattern(quoted)
+    bad += [f"`{quoted}` does not match `{g}`" for g in good if not rx.fullmatch(g)]
+    bad += [f"`{quoted}` matches `{w}`" for w in wrong if rx.fullmatch(w)]
+print("; ".join(bad))
+sys.exit(1 if bad else 0)
+PY
+); then
+    echo "PASS notes-placeholders: {a|b}, {N}, ... and literal JSON braces match what they say, nothing else"
+else
+    echo "FAIL notes-placeholders: $out"
+fi
+
+# A transcript line with alternatives, changed to alternatives no run prints, fails its block.
+read -r alt_block alt_line < <(awk '
+    /^```text *$/ { opened = NR; next }
+    opened && NR == opened + 1 && /^\$ [^ ]*transcript\.sh / { marker = NR; next }
+    /^```/ { marker = 0 }
+    marker && /\{[^{}]*\|[^{}]*\}/ { print marker, NR; exit }
+    { opened = 0 }' "$notes") || fail "no transcript line with {a|b} alternatives in $notes"
+awk -v a="$alt_line" 'NR == a { sub(/\{[^{}]*\|[^{}]*\}/, "{never|printed}") } { print }' "$notes" >"$tmp/ALT.md"
+python3 "$top/tools/check-notes" --cached --only "$alt_block" --notes "$tmp/ALT.md" >"$tmp/alt" 2>/dev/null
+grep -q "^FAIL notes/$alt_block: .*line $alt_line " "$tmp/alt" ||
+    fail "line $alt_line with its alternatives changed did not fail block $alt_block: $(cat "$tmp/alt")"
+echo "PASS notes-selftest-alternatives: line $alt_line with {never|printed} for its alternatives fails its block ($alt_block)"
+

@@ -14,6 +14,7 @@
 # failed. Under a result, indented, the scenario's own line when it has a detail.
 # SCENARIOS names the client: build/tests/scenarios, or a Windows build (.exe), which runs
 # under Wine on Linux; RESULT_PREFIX=win-client/ then names it in every line.
+# SCENARIO_ONLY="NAME..." runs those scenarios only (the per-stage checks still run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
@@ -108,6 +109,10 @@ run_scenario() {
     [ -n "$reason" ] || [ -z "$detail" ] || echo "    $out"
 }
 
+# only NAME: true unless SCENARIO_ONLY (scenario names, space-separated) leaves NAME out
+# (tests/breakit runs one or two scenarios against a mutated stage).
+only() { [ -z "${SCENARIO_ONLY:-}" ] || [[ " $SCENARIO_ONLY " == *" $1 "* ]]; }
+
 # check STAGE CHECK REASON: a per-stage check; REASON empty means it passed.
 check() {
     if [ -z "$3" ]; then pass "$1/$2"; cell[$2/$1]=pass; else fail "$1/$2" "$3"; cell[$2/$1]=FAIL; fi
@@ -130,6 +135,7 @@ run_stage() {
     fi
     while read -r row expect; do
         name=${row%\**}
+        only "$name" || expect=-
         for label in $(labels "$row"); do
             if [ "$expect" = - ]; then
                 cell[$label/$stage]=-

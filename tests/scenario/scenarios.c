@@ -637,6 +637,10 @@ static const bad_case bad_413 = {413, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\
 /* Just over 8 KiB of headers and no blank line: decided as soon as the limit is passed,
  * with every byte sent already read (so the server's close cannot turn into a reset
  * that destroys its 431 before the client reads it). */
+/* The same, with the 2 MiB body sent whole: the client is still sending when the 413 goes
+ * out, so only a lingering close (FIN, read to the client's FIN, then close) lets it read
+ * the 413; a plain closesocket with the body unread resets the connection. */
+static const bad_case bad_413_body = {413, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2097152\r\n\r\n", 2097152, ""};
 static const bad_case bad_431 = {431, "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ", HTTP_MAX_HEADER, "\r\n"};
 static const bad_case bad_501 = {501, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n", 0, ""};
 static const bad_case bad_505 = {505, "GET / HTTP/2.0\r\nHost: 127.0.0.1\r\n\r\n", 0, ""};
@@ -1466,6 +1470,32 @@ static void close_while_sending(const void *arg)
  * the answer short: STALL, their known limit. 01 and 02 finish it with blocking sends.
  * (06 waiting for the send, bounded by its idle sweep, was tried: resets under Wine then
  * held connections for --idle-ms.) */
+/* Connection: close with more requests pipelined behind it, 20 times: the 2 MB answer must
+ * come whole and end with the server's FIN. The requests behind are not answered; if the
+ * server closes with them unread, TCP resets the connection and the client, which has not
+ * read everything yet, loses the rest (the reset overtakes the data it has not read). */
+static void close_pipelined_20(const void *arg)
+{
+    enum { BODY = 2000000, TRIES = 20 };
+    (void)arg;
+    for (int i = 0; i < TRIES; i++) {
+        conn a = conn_open("A");
+        response r;
+        send_get(&a, "/big?bytes=2000000", "Connection: close\r\n");
+        for (int k = 0; k < 3; k++)
+            send_get(&a, "/", NULL);
+        /* Not a synchronisation: reading late gives a server that closes too early the
+         * time to do it, so that the mistake shows every time rather than now and then. */
+        sleep_ms(100);
+        r = expect_response(&a, 200, BIG_REPLY_MS);
+        check_big(&a, &r, BODY);
+        response_free(&r);
+        expect_close(&a);
+        conn_close(&a);
+    }
+    finish(R_PASS, "%d times: the whole answer, then the server's FIN, no reset", TRIES);
+}
+
 static void half_close_big(const void *arg)
 {
     enum { BODY = 67108864 };
@@ -1872,6 +1902,7 @@ static const scenario scenarios[] = {
     {"bad-404", "unknown path: 404 and close", bad_input, &bad_404},
     {"bad-405", "method the path does not take: 405 and close", bad_input, &bad_405},
     {"bad-413", "Content-Length over 1 MiB: 413 and close", bad_input, &bad_413},
+    {"bad-413-body-sent", "Content-Length 2 MiB, body sent whole: 413, not a reset", bad_input, &bad_413_body},
     {"bad-431", "header block over 8 KiB: 431 and close", bad_input, &bad_431},
     {"bad-501", "Transfer-Encoding: 501 and close", bad_input, &bad_501},
     {"bad-505", "HTTP/2.0 request line: 505 and close", bad_input, &bad_505},
@@ -1884,6 +1915,7 @@ static const scenario scenarios[] = {
     {"reset-after-connect", "20 connections reset right after connect; then one is served", reset_after_connect, NULL},
     {"reset-storm-200", "200 resets: mid-request, mid-response, after connect; then one is served", reset_storm_200, NULL},
     {"close-while-sending", "32 MiB asked, 64 KiB read, FIN while the send is in flight", close_while_sending, NULL},
+    {"close-pipelined-20", "Connection: close, 3 requests behind it: 2 MB whole, then FIN (x20)", close_pipelined_20, NULL},
     {"half-close-big", "64 MiB asked, then FIN at once: the whole answer still comes?", half_close_big, NULL},
     {"concurrent-200x20", "200 keep-alive connections at once, 20 requests each", concurrent_200x20, NULL},
     {"burst-500", "500 connects before any request; each then asks for the page", burst_500, NULL},

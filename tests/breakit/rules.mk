@@ -1,0 +1,18 @@
+# tests/breakit/rules.mk - make break-it: each lesson broken on purpose in a copy of its
+# stage (tests/breakit/mutations), built apart under build/breakit/, and caught by a test.
+#
+# Included by the top-level Makefile, which sets BUILD, CC, CC32, CFLAGS, COMMON, LDLIBS.
+# tests/breakit/run.py builds each copy with those flags, so a copy is built as its stage is.
+BREAKIT_TOP := $(patsubst %tests/breakit/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(CC32)" \
+               BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)"
+
+.PHONY: break-it break-it-build
+# make break-it-build BREAKIT=NAME: only build NAME's copy, without the debug guard, into
+# build/breakit/NAME-plain (tools/transcript.sh --mutation NAME runs it under a client).
+break-it-build: | deps
+	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
+
+break-it: $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client | deps
+	@rc=0; $(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT) || rc=1; \
+	$(BREAKIT_ENV) bash $(BREAKIT_TOP)tests/breakit/selftest.sh || rc=1; exit $$rc

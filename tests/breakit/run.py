@@ -1,0 +1,266 @@
+#!/usr/bin/env python3
+"""tests/breakit/run.py - break each lesson on purpose, and see the tests catch it (`make break-it`).
+
+    tests/breakit/run.py [NAME...]
+    tests/breakit/run.py --build-only --no-debug NAME...
+
+
+For each mutation of tests/breakit/mutations (all, or those NAMEd): copy the stage's
+server.c to build/breakit/NAME/STAGE/server.c with the mutation's exact-text replacements,
+build it (as the Makefile builds a stage: CC, CFLAGS, COMMON and LDLIBS come from make in
+the environment as BREAKIT_CC, BREAKIT_CC32, BREAKIT_CFLAGS, BREAKIT_COMMON,
+BREAKIT_LDLIBS; `debug 1` adds -DIOCP_DEBUG), and run the check that must catch it
+against the copy, with BUILD_DIR=build/breakit/NAME (the check's server log is there, in
+tests/). One line per mutation:
+
+    PASS breakit/NAME: MISTAKE -- caught by WHAT
+    FAIL breakit/NAME: MISTAKE -- not caught: ...
+    FAIL breakit/NAME: MISTAKE -- caught, but the unchanged stage fails the same check...
+    FAIL breakit/NAME: the anchor `...` is not in STAGE/server.c ...
+
+--build-only builds the copies and runs nothing (tools/transcript.sh --mutation NAME runs
+one under a client, to show the mistake in a log); --no-debug builds without -DIOCP_DEBUG
+whatever the mutation says, so the mistake runs on instead of being stopped by the guard.
+Those copies go to build/breakit/NAME-plain/, apart from the ones `make break-it` checks.
+Each check that catches a mutation is also run, once, against the stage as it is (built the
+same way, under build/breakit/control/): it must pass there, or the catch proves nothing.
+A FAIL for a missing anchor means the stage changed under the mutation: fix the anchor in
+tests/breakit/mutations. build/breakit/NAME/mutation.diff shows what was changed.
+Exit status 1 if any line is a FAIL. BREAKIT_MUTATIONS names another mutations file
+(tests/breakit/selftest.sh gives it one whose anchor is gone).
+"""
+import difflib
+import os
+import re
+import shlex
+import subprocess
+import sys
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.abspath(os.environ.get("BUILD_DIR") or os.path.join(TOP, "build"))
+MUTATIONS = os.environ.get("BREAKIT_MUTATIONS") or os.path.join(TOP, "tests", "breakit", "mutations")
+# What in a server log or a suite's output says how the mistake was caught, best first.
+EVIDENCE = [
+    ("the debug guard (common/opcheck.h)", re.compile(r"opcheck: .*")),
+    ("a Wine crash report", re.compile(r".*(Unhandled exception|page fault).*")),
+]
+
+
+def parse(path):
+    muts, cur = [], None
+    with open(path) as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            m = re.match(r"^\[([\w-]+)\]$", line)
+            if m:
+                cur = {"name": m.group(1), "pairs": [], "line": n}
+                muts.append(cur)
+                continue
+            key, _, value = line.partition(" ")
+            if cur is None:
+                sys.exit(f"{path}:{n}: '{key}' before any [NAME]")
+            value = value.replace("\\n", "\n")
+            if key == "replace":
+                cur["pairs"].append([value, None])
+            elif key == "with":
+                if not cur["pairs"] or cur["pairs"][-1][1] is not None:
+                    sys.exit(f"{path}:{n}: 'with' without a 'replace' before it")
+                cur["pairs"][-1][1] = value
+            elif key in ("stage", "mistake", "lesson", "debug", "check", "expect", "x86"):
+                cur[key] = value
+            else:
+                sys.exit(f"{path}:{n}: unknown key '{key}'")
+    for m in muts:
+        for k in ("stage", "mistake", "check"):
+            if k not in m:
+                sys.exit(f"{path}:{m['line']}: [{m['name']}] has no '{k}'")
+        if not m["pairs"] or any(w is None for _, w in m["pairs"]):
+            sys.exit(f"{path}:{m['line']}: [{m['name']}] needs replace/with pairs")
+    return muts
+
+
+def one_line(text, width=220):
+    text = " ".join(text.replace("\r", "").split())
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def compile_copy(cc, src, exe, debug):
+    env = os.environ
+    cmd = ([cc] + shlex.split(env.get("BREAKIT_CFLAGS", "")) + (["-DIOCP_DEBUG"] if debug else [])
+           + ["-o", exe, src] + shlex.split(env.get("BREAKIT_COMMON", ""))
+           + shlex.split(env.get("BREAKIT_LDLIBS", "")))
+    r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
+    errors = [l.replace(os.path.dirname(src) + "/", "") for l in r.stderr.splitlines() if "error:" in l]
+    return r.returncode == 0, (errors[0] if errors else r.stderr.strip())
+
+
+def run_check(m, where):
+    """(caught, what caught it or why not)."""
+    kind, *args = m["check"].split()
+    env = dict(os.environ, BUILD_DIR=where,
+               SCENARIOS=os.path.join(BUILD, "tests", "scenarios"),
+               SHUTDOWN_CLIENT=os.path.join(BUILD, "tests", "shutdown-client"))
+    if kind == "scenario":
+        env["SCENARIO_ONLY"] = " ".join(args)
+        cmd = ["bash", "tests/scenario/run.sh", m["stage"]]
+    elif kind == "shutdown":
+        env["SHUTDOWN_ONLY"] = " ".join(args)
+        env.setdefault("SHUTDOWN_REPEAT", "1")
+        cmd = ["bash", "tests/shutdown/run.sh", m["stage"]]
+    else:
+        return False, f"unknown check '{m['check']}'"
+    try:
+        r = subprocess.run(cmd, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
+        out, status = r.stdout + r.stderr, r.returncode
+    except subprocess.TimeoutExpired as e:
+        out, status = (e.stdout or b"").decode(errors="replace"), "timeout"
+    with open(os.path.join(where, "check.out"), "w") as f:
+        f.write(out)
+    logs = ""
+    tests = os.path.join(where, "tests")
+    for name in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
+        if name.endswith(".log"):
+            with open(os.path.join(tests, name), errors="replace") as f:
+                logs += f.read()
+    fails = [l[5:] for l in out.splitlines() if l.startswith("FAIL ")]
+    what = None
+    for label, rx in EVIDENCE:
+        hit = rx.search(logs)
+        if hit:
+            what = f"{label}: \"{one_line(hit.group(0), 160)}\""
+            break
+    if fails:
+        first = one_line(fails[0], 200)
+        what = f"{what}; and {kind} {first}" if what else f"{kind} {first}"
+    if status == "timeout":
+        return False, f"{' '.join(cmd)} did not finish within 240 s"
+    if what is None:  # no FAIL line and no evidence: passed, or the harness itself broke
+        if status == 0:
+            return False, f"{kind} {' '.join(args)} passed against the mutated copy"
+        return False, f"{' '.join(cmd)} exited {status} without a FAIL line: {one_line(out[-200:])}"
+    return True, what
+
+
+def main():
+    muts = parse(MUTATIONS)
+    args = sys.argv[1:]
+    build_only = "--build-only" in args
+    no_debug = "--no-debug" in args
+    wanted = {a for a in args if not a.startswith("--")}
+    controls = {}  # (stage, check, debug) -> None (the real stage passes) or what failed
+    unknown = wanted - {m["name"] for m in muts}
+    if unknown:
+        sys.exit(f"no mutation named {', '.join(sorted(unknown))} in {MUTATIONS}")
+    failed = 0
+    for m in muts:
+        if wanted and m["name"] not in wanted:
+            continue
+        name, stage = m["name"], m["stage"]
+        tag = f"breakit/{name}: {m['mistake']}"
+
+        def fail(why):
+            nonlocal failed
+            failed += 1
+            print(f"FAIL {tag} -- {why}", flush=True)
+
+        original_path = os.path.join(TOP, stage, "server.c")
+        if not os.path.isfile(original_path):
+            fail(f"there is no {stage}/server.c")
+            continue
+        with open(original_path) as f:
+            original = f.read()
+        text, bad = original, None
+        for anchor, repl in m["pairs"]:
+            count = text.count(anchor)
+            if count != 1:
+                bad = (f"the anchor `{one_line(anchor, 90)}` is in {stage}/server.c {count} times, "
+                       f"not once: fix it in tests/breakit/mutations")
+                break
+            text = text.replace(anchor, repl)
+        if bad:
+            fail(bad)
+            continue
+        debug = m.get("debug") == "1" and not no_debug
+        where = os.path.join(BUILD, "breakit", name + ("-plain" if no_debug else ""))
+        src = os.path.join(where, stage, "server.c")
+        exe = os.path.join(where, stage, "server.exe")
+        if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= os.path.getmtime(original_path):
+            with open(src) as f:
+                if f.read() == text:  # built already, from this very text
+                    print(os.path.relpath(exe, TOP))
+                    continue
+        subprocess.run(["rm", "-rf", where])
+        os.makedirs(os.path.join(where, stage))
+        os.makedirs(os.path.join(where, "tests"))  # the check's server logs
+        with open(src, "w") as f:
+            f.write(text)
+        with open(os.path.join(where, "mutation.diff"), "w") as f:
+            f.writelines(difflib.unified_diff(original.splitlines(True), text.splitlines(True),
+                                              f"{stage}/server.c", f"breakit/{name}/server.c"))
+        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src, exe, debug)
+        if build_only:
+            if ok:
+                print(os.path.relpath(exe, TOP))
+            else:
+                fail(f"the mutated copy does not compile: {one_line(err, 160)}")
+            continue
+        if m["check"] == "compile":
+            if ok:
+                fail("not caught: the 64-bit build compiled it")
+                continue
+            what = f"the 64-bit build (-Werror): {one_line(err, 160)}"
+            if m.get("x86") == "compiles":
+                ok32, err32 = compile_copy(os.environ.get("BREAKIT_CC32", "i686-w64-mingw32-gcc"),
+                                           src, exe + ".i686", debug)
+                if not ok32:
+                    fail(f"caught by {what}, but the 32-bit build refuses it too: {one_line(err32, 120)}")
+                    continue
+                what += "; the 32-bit build (make check-x86) compiles it"
+            print(f"PASS {tag} -- caught by {what}", flush=True)
+            continue
+        if not ok:
+            fail(f"the mutated copy does not compile (fix the mutation): {one_line(err, 160)}")
+            continue
+        caught, what = run_check(m, where)
+        if not caught:
+            fail(f"not caught: {what} (see {os.path.relpath(where, TOP)}/check.out)")
+            continue
+        if m.get("expect") and not re.search(m["expect"], what):
+            fail(f"caught, but not as expected (/{m['expect']}/): {what}")
+            continue
+        control = control_fails(m, original, debug, controls)
+        if control:
+            fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
+            continue
+        print(f"PASS {tag} -- caught by {what}", flush=True)
+    return 1 if failed else 0
+
+
+def control_fails(m, original, debug, cache):
+    """The same check against the stage as it is, built the same way (once per stage, check
+    and build): None when it passes, else what failed. A check that fails on the real stage
+    too (Wine broken, a flaky scenario) would call every mutation caught."""
+    key = (m["stage"], m["check"], debug)
+    if key not in cache:
+        slug = re.sub(r"[^\w-]+", "_", f"{m['stage']}-{m['check']}-{'debug' if debug else 'plain'}")
+        where = os.path.join(BUILD, "breakit", "control", slug)
+        subprocess.run(["rm", "-rf", where])
+        os.makedirs(os.path.join(where, m["stage"]))
+        os.makedirs(os.path.join(where, "tests"))
+        src = os.path.join(where, m["stage"], "server.c")
+        with open(src, "w") as f:
+            f.write(original)
+        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src,
+                               os.path.join(where, m["stage"], "server.exe"), debug)
+        if not ok:
+            cache[key] = f"it does not compile: {one_line(err, 120)}"
+        else:
+            failed_too, what = run_check(m, where)
+            cache[key] = f"{what} (see {os.path.relpath(where, TOP)}/check.out)" if failed_too else None
+    return cache[key]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
