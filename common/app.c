@@ -11,8 +11,10 @@
 #include "ledger.h"
 
 static const stage_info *the_stage;
-static char page[16384];
+static char page[2048];
 static int  page_len;
+static char lab[16384];
+static int  lab_len;
 
 /* The browser lab, per stage: what the experiments below show on it, and what a browser
  * cannot show (a client that never reads, a thousand idle connections, Ctrl+C). */
@@ -40,22 +42,24 @@ static const char *const lab_notes[] = {
              "stops answering, and the console prints the final ledger, every count zero.",
 };
 
-/* The page: the stage, the live ledger (/stats every 0.5 s) and two experiments in plain
- * JavaScript: one /sleep?ms=1000 alone, then four at once, timed; a 64 MiB download while
- * the ledger shows the send in flight. /?run=lab runs both on load (tests/browser/run.sh
- * reads the lines they write into #lab). No '%' in the script: this is a printf format. */
-static const char page_format[] =
-    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title>\n"
+/* The lab (/lab, linked from the page): the stage, the live ledger (/stats every 0.5 s) and
+ * two experiments in plain JavaScript: one /sleep?ms=1000 alone, then four at once, timed; a
+ * 64 MiB download read slowly while the ledger refreshes. /lab?run=lab runs both on load
+ * (tests/browser/run.sh reads the lines they write into #lab). Apart from /, which stays a
+ * plain page (one request, no script): NOTES reads the logs of a browser loading it. No '%'
+ * in the script: this is a printf format. */
+static const char lab_format[] =
+    "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s: the lab</title>\n"
     "<style>body{font-family:sans-serif;max-width:46em;margin:2em auto;padding:0 1em}"
     "pre{background:#f3f3f3;padding:.6em;white-space:pre-wrap}</style></head>\n<body>\n"
-    "<h1>iocp-stages: %s</h1>\n<p><b>This stage:</b> %s</p>\n<p><b>Limitation:</b> %s</p>\n"
+    "<h1>iocp-stages: %s, the lab</h1>\n<p><b>This stage:</b> %s</p>\n<p><b>Limitation:</b> %s</p>\n"
     "<h2>The ledger, live</h2>\n<pre id=\"ledger\">asking /stats ...</pre>\n"
     "<h2>The lab</h2>\n<p>%s</p>\n"
     "<p><button id=\"sleep\">Four /sleep?ms=1000 at once</button> side by side: about 1 s; "
     "one handler at a time: about 4 s.<br>\n"
     "<button id=\"big\">Download 64 MiB</button> watch send.pending, bytes_out and "
     "buffer_bytes in the ledger meanwhile.</p>\n<pre id=\"lab\"></pre>\n"
-    "<p>By hand: <a href=\"/stats\">/stats</a>, <a href=\"/big?bytes=1048576\">/big?bytes=1048576</a>, "
+    "<p>By hand: <a href=\"/\">the page</a>, <a href=\"/stats\">/stats</a>, <a href=\"/big?bytes=1048576\">/big?bytes=1048576</a>, "
     "<a href=\"/sleep?ms=1000\">/sleep?ms=1000</a>.</p>\n"
     "<script>\n"
     "'use strict';\n"
@@ -133,11 +137,23 @@ void app_init(const stage_info *stage)
     int n = atoi(stage->name);
     the_stage = stage;
     ledger_init();
-    page_len = snprintf(page, sizeof page, page_format, stage->name, stage->name, stage->fixes,
-                        stage->limitation,
-                        lab_notes[n > 0 && n < (int)(sizeof lab_notes / sizeof lab_notes[0]) ? n : 0]);
+    page_len = snprintf(page, sizeof page,
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s</title></head>\n"
+        "<body style=\"font-family:sans-serif;max-width:40em;margin:2em auto\">\n"
+        "<h1>iocp-stages: %s</h1>\n<p><b>This stage:</b> %s</p>\n<p><b>Limitation:</b> %s</p>\n"
+        "<ul><li><a href=\"/lab\">the lab</a>: the live ledger, and the limitation to run in your browser</li>\n"
+        "<li><a href=\"/stats\">/stats</a>: the ledger (connections, operations, buffers)</li>\n"
+        "<li><a href=\"/big?bytes=1048576\">/big?bytes=1048576</a>: a large response</li>\n"
+        "<li><a href=\"/sleep?ms=1000\">/sleep?ms=1000</a>: a handler that blocks</li></ul>\n"
+        "</body></html>\n",
+        stage->name, stage->name, stage->fixes, stage->limitation);
+    lab_len = snprintf(lab, sizeof lab, lab_format, stage->name, stage->name, stage->fixes,
+                       stage->limitation,
+                       lab_notes[n > 0 && n < (int)(sizeof lab_notes / sizeof lab_notes[0]) ? n : 0]);
     if (page_len < 0 || page_len >= (int)sizeof page)
         page_len = 0;   /* cannot happen with these texts; an empty page rather than a cut one */
+    if (lab_len < 0 || lab_len >= (int)sizeof lab)
+        lab_len = 0;
 }
 
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */
@@ -152,6 +168,9 @@ static int write_route(const http_request *req, buffer *out)
     case ROUTE_PAGE:
         return http_write_head(out, 200, "text/html; charset=utf-8", (size_t)page_len, req->keep_alive, NULL)
             || (body && buffer_append(out, page, (size_t)page_len));
+    case ROUTE_LAB:
+        return http_write_head(out, 200, "text/html; charset=utf-8", (size_t)lab_len, req->keep_alive, NULL)
+            || (body && buffer_append(out, lab, (size_t)lab_len));
     case ROUTE_FAVICON:
         icon = http_favicon(&icon_len);
         return http_write_head(out, 200, "image/x-icon", icon_len, req->keep_alive, NULL)

@@ -276,6 +276,7 @@ typedef struct route_def {
 
 static const route_def routes[] = {
     {"/", ROUTE_PAGE, "GET, HEAD", NULL, 0, NULL},
+    {"/lab", ROUTE_LAB, "GET, HEAD", NULL, 0, NULL},
     {"/favicon.ico", ROUTE_FAVICON, "GET, HEAD", NULL, 0, NULL},
     {"/stats", ROUTE_STATS, "GET, HEAD", NULL, 0, NULL},
     {"/big", ROUTE_BIG, "GET, HEAD", "bytes", HTTP_MAX_BIG, "bytes must be 0..67108864"},

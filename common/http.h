@@ -22,6 +22,7 @@
 typedef enum {
     ROUTE_NONE = 0,   /* not routed yet / error */
     ROUTE_PAGE,       /* GET /              */
+    ROUTE_LAB,        /* GET /lab           */
     ROUTE_FAVICON,    /* GET /favicon.ico   */
     ROUTE_STATS,      /* GET /stats         */
     ROUTE_BIG,        /* GET /big?bytes=N   */

@@ -31,7 +31,7 @@ if [ "${OS:-}" = Windows_NT ]; then
     skipped=(
         "unit-test, fuzz-test: AddressSanitizer and libFuzzer need Linux's gcc/clang (MSYS2's gcc has no ASan)"
         "win-client-test: scenario-test already runs the client as a Windows program here"
-        "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/ (make run) and press the buttons"
+        "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
         "shutdown-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
     )

@@ -13,6 +13,6 @@ BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(
 break-it-build: | deps
 	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
 
-break-it: $(BUILD)/tests/scenarios $(BUILD)/tests/shutdown-client | deps
+break-it: $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps
 	@rc=0; $(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT) || rc=1; \
 	$(BREAKIT_ENV) bash $(BREAKIT_TOP)tests/breakit/selftest.sh || rc=1; exit $$rc

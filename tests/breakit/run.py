@@ -30,6 +30,7 @@ Exit status 1 if any line is a FAIL. BREAKIT_MUTATIONS names another mutations f
 (tests/breakit/selftest.sh gives it one whose anchor is gone).
 """
 import difflib
+import glob
 import os
 import re
 import shlex
@@ -186,7 +187,8 @@ def main():
         where = os.path.join(BUILD, "breakit", name + ("-plain" if no_debug else ""))
         src = os.path.join(where, stage, "server.c")
         exe = os.path.join(where, stage, "server.exe")
-        if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= os.path.getmtime(original_path):
+        sources = [original_path] + glob.glob(os.path.join(TOP, "common", "*.[ch]"))
+        if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= max(map(os.path.getmtime, sources)):
             with open(src) as f:
                 if f.read() == text:  # built already, from this very text
                     print(os.path.relpath(exe, TOP))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """tests/browser/lab.py SECONDS URL CHROMIUM [FLAG...]
 
-Open URL (a stage's page with ?run=lab) in Chromium and print the text the page's lab
+Open URL (a stage's lab page, /lab?run=lab) in Chromium and print the text the page's lab
 writes into its #lab element, once that text holds "lab done" or SECONDS have passed
 (exit status 0 or 1). Real time: the page times its requests itself, so Chromium must not
 fast-forward its clock (--virtual-time-budget stops the page's clock while a fetch is

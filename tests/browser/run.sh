@@ -4,7 +4,7 @@
 # For each stage whose build/STAGE/server.exe exists: start it under Wine, let headless
 # Chromium load http://127.0.0.1:PORT/ and dump the DOM (it preconnects a second
 # connection, may ask for /favicon.ico, keeps the connection alive), check the DOM names
-# the stage. Then the lab (common/app.c's page, /?run=lab, driven by tests/browser/lab.py
+# the stage. Then the lab (common/app.c's /lab page, /lab?run=lab, driven by tests/browser/lab.py
 # in real time): the page times one /sleep?ms=1000 alone and four at once, and downloads
 # 64 MiB, and the lines it writes are checked: the four one after another (total >= 3 x
 # the single one, or stalled) where tests/scenario/expect.map says sleep-parallel-4
@@ -55,7 +55,7 @@ lab() {
     local stage=$1 name="browser/$1" out rc=0 line single total want verdict=""
     chromium_flags
     out=$(timeout -k 5 $((LAB_S + 30)) python3 "$here/lab.py" "$LAB_S" \
-          "http://127.0.0.1:$SERVER_PORT/?run=lab" "$CHROMIUM" "${flags[@]}") || rc=$?
+          "http://127.0.0.1:$SERVER_PORT/lab?run=lab" "$CHROMIUM" "${flags[@]}") || rc=$?
     echo "$out" >"$build/tests/browser-$stage.lab"
     want=$(lab_expect "$stage")
     line=$(grep -m1 '^sleep: ' <<<"$out" || true)

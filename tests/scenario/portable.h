@@ -142,7 +142,6 @@ static inline void watchdog_start(int seconds, void (*fire)(void))
 
 static inline void write_out(const char *text, size_t n)
 {
-    fflush(stdout);
     if (_write(1, text, (unsigned)n) < 0) {
         /* nothing more to do */
     }

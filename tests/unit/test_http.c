@@ -380,6 +380,7 @@ static void routes(void)
         {"GET /", 0, ROUTE_PAGE, 0, NULL},
         {"HEAD /", 0, ROUTE_PAGE, 0, NULL},
         {"GET /?utm=1", 0, ROUTE_PAGE, 0, NULL},
+        {"GET /lab?run=lab", 0, ROUTE_LAB, 0, NULL},
         {"GET /favicon.ico", 0, ROUTE_FAVICON, 0, NULL},
         {"GET /stats", 0, ROUTE_STATS, 0, NULL},
         {"GET /big?bytes=0", 0, ROUTE_BIG, 0, NULL},
