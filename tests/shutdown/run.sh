@@ -227,6 +227,19 @@ check_dies() {
     fi
 }
 
+# closed_after_idle FILE: what is wrong with the result of an idle or slowloris client in FILE
+# under --idle-ms 1000 (nothing when the server closed it after 1000..2000 ms).
+closed_after_idle() {
+    local line ms
+    line=$(grep -E '^(IDLE|SLOWLORIS|TIMEOUT|CONNECT)' "$1" || echo "no result from $1")
+    ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
+    if ! grep -q -E ' end=(eof|reset) ' <<<"$line"; then
+        echo "not closed by the server: $line"
+    elif [ "$ms" -gt 2000 ] || [ "$ms" -lt 900 ]; then
+        echo "closed after $ms ms, want 1000..2000: $line"
+    fi
+}
+
 # --- the tests ---------------------------------------------------------------------------
 
 t_ctrl_c_idle() {
@@ -359,7 +372,7 @@ t_ctrl_c_twice() {
 }
 
 t_idle_close() {
-    local test=idle-close idle lor ka reason="" line ms curl_bad=0 a b c f
+    local test=idle-close idle lor ka reason="" line curl_bad=0 a b c f
     start "$STAGE" $test --idle-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
     idle=$tmp/idle.out lor=$tmp/lor.out ka=$tmp/ka.out
     BG_OUT=$idle bg "$CLIENT" -p "$SERVER_PORT" -t 6000 idle;  a=$BG_PID
@@ -372,13 +385,8 @@ t_idle_close() {
     for f in "$idle" "$lor" "$ka"; do wait_for "$f" '^(IDLE|SLOWLORIS|KEEPALIVE|TIMEOUT|CONNECT-FAILED)' 12000; done
     end_bg "$a"; end_bg "$b"; end_bg "$c"
     for f in "$idle" "$lor"; do
-        line=$(grep -E '^(IDLE|SLOWLORIS|TIMEOUT|CONNECT)' "$f" || echo "no result from $f")
-        ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
-        if ! grep -q -E ' end=(eof|reset) ' <<<"$line"; then
-            reason="${reason:+$reason; }not closed by the server: $line"
-        elif [ "$ms" -gt 2000 ] || [ "$ms" -lt 900 ]; then
-            reason="${reason:+$reason; }closed after $ms ms, want 1000..2000: $line"
-        fi
+        line=$(closed_after_idle "$f")
+        [ -z "$line" ] || reason="${reason:+$reason; }$line"
     done
     grep -q '^KEEPALIVE served=9/9' "$ka" ||
         reason="${reason:+$reason; }keep-alive client with a request every 300 ms: $(grep -E '^(KEEPALIVE|TIMEOUT)' "$ka" || echo 'no result')"
@@ -491,20 +499,15 @@ t_send_deadline() {
 }
 
 t_sweep_behind_handler() {
-    local test=sweep-behind-handler idle=$tmp/sb-idle.out a line ms reason='' answers
+    local test=sweep-behind-handler idle=$tmp/sb-idle.out a line reason='' answers
     start "$STAGE" $test --idle-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
     pipeline 4 '/sleep?ms=2000'
     wait_requests 2 5000 || reason="the first /sleep did not start within 5 s"   # and our probe
     BG_OUT=$idle bg "$CLIENT" -p "$SERVER_PORT" -t 10000 idle;  a=$BG_PID
     wait_for "$idle" '^(IDLE|TIMEOUT|CONNECT-FAILED)' 12000
     end_bg "$a"
-    line=$(grep -E '^(IDLE|TIMEOUT|CONNECT)' "$idle" || echo "no result")
-    ms=$(sed -n 's/.* ms=\([0-9]*\).*/\1/p' <<<"$line")
-    if ! grep -q -E ' end=(eof|reset) ' <<<"$line"; then
-        reason="${reason:+$reason; }the silent connection was not closed: $line"
-    elif [ "$ms" -gt 2000 ] || [ "$ms" -lt 900 ]; then
-        reason="${reason:+$reason; }the silent connection was closed after $ms ms, want 1000..2000 (the sweep waited behind the busy one?)"
-    fi
+    line=$(closed_after_idle "$idle")
+    [ -z "$line" ] || reason="${reason:+$reason; }the silent connection: $line (the sweep waited behind the busy one?)"
     answers=$(timeout 12 grep -a -c -m 4 '^HTTP/1.1 200' <&"$PIPE_FD")
     exec {PIPE_FD}>&-
     [ "$answers" = 4 ] || reason="${reason:+$reason; }the pipelined /sleep got $answers of 4 answers"
