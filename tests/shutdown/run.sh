@@ -22,7 +22,10 @@
 #                         8 MiB at 1 MiB/s. serve (06, --send-ms 2000): the non-reader is
 #                         closed ("send made no progress" in the log) 1.5..6 s after its
 #                         request (the deadline counts from the last progress, which follows
-#                         the request), the slow reader gets every byte; stall (05, no
+#                         the request) and freed within 3 s of that while it still holds its
+#                         socket (its cancelled send completes: /stats live_connections is
+#                         back to the slow reader and the probe), the slow reader gets every
+#                         byte; stall (05, no
 #                         deadline): the non-reader still holds its connection 4 s later.
 #                         Then the ledger is back to its baseline
 #   sweep-behind-handler  --idle-ms 1000: four pipelined /sleep?ms=2000 keep one connection's
@@ -463,7 +466,7 @@ ledger_after() {
 }
 
 t_send_deadline() {
-    local expect=$1 test=send-deadline args=() slow=$tmp/sd-slow.out slow_pid t0 ms live reason='' detail
+    local expect=$1 test=send-deadline args=() slow=$tmp/sd-slow.out slow_pid t0 ms live reason='' detail end
     [ "$expect" = serve ] && args=(--send-ms 2000)
     start "$STAGE" $test "${args[@]}" || { result $test "no \"listening on\" line within 60 s" ""; return; }
     BG_OUT=$slow bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=8388608' --rate 1048576
@@ -475,6 +478,14 @@ t_send_deadline() {
             ms=$(($(now_ms) - t0))
             [ "$ms" -ge 1500 ] || reason="the non-reader was closed $ms ms after its request, before the 2000 ms deadline"
             detail="non-reader closed $ms ms after its request"
+            # freed while its client still holds the socket: the cancel completed its send
+            end=$(($(now_ms) + 3000))
+            until live=$(stats_num "$(stats_now)" live_connections); [ "${live:-9}" -le 2 ]; do
+                [ "$(now_ms)" -lt "$end" ] || break
+                sleep 0.05
+            done
+            [ "${live:-9}" -le 2 ] ||
+                reason="${reason:+$reason; }3 s after it was closed the non-reader was not freed (live_connections=${live:-?}): its send never completed"
         else
             reason="the non-reader still held its connection 6 s after its request (--send-ms 2000)"
         fi
