@@ -80,6 +80,7 @@ diff:
 	else git --no-pager diff --no-index --no-color -- $$a/server.c $$b/server.c; fi || true
 
 include tests/unit/rules.mk
+include tests/client/rules.mk
 include tests/scenario/rules.mk
 include tests/load/rules.mk
 include tests/shutdown/rules.mk

@@ -15,43 +15,25 @@
  *     then is silent again; the ledger and memory a third time.
  *  6. Everything is closed; the ledger's live_connections should come back to the baseline.
  * Output: one `key=value` line per figure (sizes in bytes, times in microseconds), for
- * bench/run.sh. Every wait is bounded; exit status 1 when the server stops answering. */
+ * bench/run.sh. Every wait is bounded; exit status 1 when the server stops answering.
+ * Native Linux C over the test clients' library (tests/client/client.c); epoll for the
+ * thousands of connections answered at once. */
 #define _GNU_SOURCE
 
-#include <errno.h>
-#include <fcntl.h>
+#include "client.h"   /* connections, responses, /stats JSON (tests/client) */
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 
 #define STATS_POLL_MS 5
 #define PROBE_MS      5000   /* one new request at most */
 #define SETTLE_MS     300    /* let the server finish posting before the ledger is read */
 
-static struct sockaddr_in server;
+static unsigned short port;
 static int proc_pid;         /* 0: no memory figures */
 static long long deadline;   /* now_us() at which the whole run gives up */
-
-static long long now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
 
 static _Noreturn void die(const char *what)
 {
@@ -60,73 +42,9 @@ static _Noreturn void die(const char *what)
     exit(1);
 }
 
-/* A non-blocking socket with its connect started; -1 and errno on failure. */
-static int connect_start(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&server, sizeof server) != 0 && errno != EINPROGRESS) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
-        return -1;
-    }
-    return fd;
-}
-
-/* Wait for fd to be ready for events until the absolute time `until`; 1 ready, 0 not. */
-static int wait_fd(int fd, short events, long long until)
-{
-    for (;;) {
-        long long left = until - now_us();
-        struct pollfd p = {fd, events, 0};
-        int n;
-        if (left <= 0)
-            return 0;
-        n = poll(&p, 1, (int)((left + 999) / 1000));
-        if (n > 0)
-            return 1;
-        if (n < 0 && errno != EINTR)
-            return 0;
-    }
-}
-
-static int send_all(int fd, const char *p, size_t n, long long until)
-{
-    while (n > 0) {
-        ssize_t k = send(fd, p, n, MSG_NOSIGNAL);
-        if (k > 0) {
-            p += k;
-            n -= (size_t)k;
-        } else if (k < 0 && errno == EAGAIN) {
-            if (!wait_fd(fd, POLLOUT, until))
-                return -1;
-        } else if (k < 0 && errno != EINTR) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Bytes of a whole response at the front of buf[0..len), or 0 when more must come. */
-static size_t response_size(const char *buf, size_t len)
-{
-    const char *end = memmem(buf, len, "\r\n\r\n", 4);
-    const char *cl;
-    size_t head, body = 0;
-    if (end == NULL)
-        return 0;
-    head = (size_t)(end - buf) + 4;
-    cl = memmem(buf, head, "Content-Length:", 15);
-    if (cl != NULL)
-        body = strtoul(cl + 15, NULL, 10);
-    return len >= head + body ? head + body : 0;
-}
-
 /* ------------------------------------------------------------------ the ledger */
 
-static int stats_fd = -1;
+static conn stats_conn = {NO_SOCKET, "stats", NULL, 0, 0};
 
 typedef struct snapshot {
     long long accepted, live, buffer_bytes;  /* from /stats */
@@ -135,11 +53,8 @@ typedef struct snapshot {
 
 static long long json_num(const char *json, const char *key)
 {
-    char pattern[64];
-    const char *p;
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    p = strstr(json, pattern);
-    return p ? strtoll(p + strlen(pattern), NULL, 10) : -1;
+    long long n;
+    return json_number(json, key, &n) == 0 ? n : -1;
 }
 
 static long long proc_kb(const char *field)
@@ -164,34 +79,21 @@ static long long proc_kb(const char *field)
 /* GET /stats on the keep-alive stats connection (opened on first use). */
 static snapshot stats(void)
 {
-    static const char req[] = "GET /stats HTTP/1.1\r\nHost: bench\r\n\r\n";
-    char buf[4096];
-    size_t len = 0, size;
-    long long until = now_us() + 10 * 1000000LL;
+    enum { WAIT_MS = 10000 };
+    response r;
     snapshot s;
-    if (stats_fd < 0) {
-        stats_fd = connect_start();
-        if (stats_fd < 0 || !wait_fd(stats_fd, POLLOUT, until))
-            die("cannot-connect-for-stats");
-    }
-    if (send_all(stats_fd, req, sizeof req - 1, until) != 0)
+    int got;
+    if (stats_conn.fd == NO_SOCKET && conn_open(&stats_conn, port, "stats", WAIT_MS) != 0)
+        die("cannot-connect-for-stats");
+    if (conn_send_get(&stats_conn, "/stats", NULL, WAIT_MS) != 0)
         die("stats-send-failed");
-    while ((size = response_size(buf, len)) == 0) {
-        ssize_t k;
-        if (!wait_fd(stats_fd, POLLIN, until))
-            die("stats-timeout");
-        k = recv(stats_fd, buf + len, sizeof buf - 1 - len, 0);
-        if (k <= 0 && !(k < 0 && (errno == EAGAIN || errno == EINTR)))
-            die("stats-connection-closed");
-        if (k > 0)
-            len += (size_t)k;
-        if (len >= sizeof buf - 1)
-            die("stats-too-long");
-    }
-    buf[size] = '\0';
-    s.accepted = json_num(buf, "accepted");
-    s.live = json_num(buf, "live_connections");
-    s.buffer_bytes = json_num(buf, "buffer_bytes");
+    if ((got = response_read(&stats_conn, &r, WAIT_MS)) != 1)
+        die(got == CONN_TIMEOUT ? "stats-timeout" : got == CONN_ERROR ? "stats-malformed"
+                                                                      : "stats-connection-closed");
+    s.accepted = json_num(r.body, "accepted");
+    s.live = json_num(r.body, "live_connections");
+    s.buffer_bytes = json_num(r.body, "buffer_bytes");
+    response_free(&r);
     s.rss = proc_kb("VmRSS");
     s.anon = proc_kb("RssAnon");
     if (s.rss >= 0)
@@ -220,19 +122,18 @@ static void print_snapshot(const char *name, snapshot s, snapshot base, int conn
 
 /* Open n connections, at most `window` ahead of the server's accepts. Returns how many
  * were opened (fewer when the client could not open more: the reason is printed). */
-static int open_idle(int *fds, int n, int window, long long acc0)
+static int open_idle(conn *cs, int n, int window, long long acc0)
 {
     int opened = 0;
     long long t0 = now_us(), accepted = 0;
     while (accepted < opened || opened < n) {
         while (opened < n && opened - accepted < window) {
-            int fd = connect_start();
-            if (fd < 0) {
-                printf("open_error=%s\n", strerror(errno));
+            if (conn_start(&cs[opened], port, "idle", 0) != 0) {
+                printf("open_error=%s\n", client_error);
                 n = opened;
                 break;
             }
-            fds[opened++] = fd;
+            opened++;
         }
         if (now_us() > deadline) {
             printf("open_error=timeout-with-%lld-of-%d-accepted\n", accepted, opened);
@@ -247,17 +148,12 @@ static int open_idle(int *fds, int n, int window, long long acc0)
     return opened;
 }
 
-/* How many of fds[0..n) did not connect. */
-static int connect_failures(const int *fds, int n)
+/* How many of cs[0..n) did not connect. */
+static int connect_failures(conn *cs, int n)
 {
     int failed = 0, i;
-    for (i = 0; i < n; i++) {
-        int err = 0;
-        socklen_t len = sizeof err;
-        struct pollfd p = {fds[i], POLLOUT, 0};
-        if (poll(&p, 1, 0) != 1 || getsockopt(fds[i], SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0)
-            failed++;
-    }
+    for (i = 0; i < n; i++)
+        failed += conn_connected(&cs[i], 0) != 1;
     return failed;
 }
 
@@ -267,41 +163,36 @@ static int cmp_ll(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* One new request, timed from the connect to the server's close: 1 when its answer came
+ * whole and then the server's FIN. */
+static int probe_one(void)
+{
+    long long until = now_ms() + PROBE_MS;
+    response r;
+    conn c;
+    int ok = conn_open(&c, port, "probe", PROBE_MS) == 0
+          && http_get(&c, "/", "Connection: close\r\n", &r, (int)(until - now_ms())) == 1;
+    if (ok) {
+        response_free(&r);
+        while ((ok = (int)conn_fill(&c, (size_t)-1, (int)(until - now_ms()))) > 0)
+            c.len = 0;   /* nothing may follow the answer but the close */
+        ok = ok == CONN_EOF && c.len == 0;
+    }
+    conn_close(&c);
+    return ok;
+}
+
 /* `samples` new requests in turn, each on its own connection. */
 static void probe(int samples)
 {
-    static const char req[] = "GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n";
     long long *lat = calloc((size_t)samples, sizeof *lat);
     int failed = 0, i;
     if (lat == NULL)
         die("no-memory");
     for (i = 0; i < samples; i++) {
-        long long t0 = now_us(), until = t0 + PROBE_MS * 1000LL;
-        char buf[4096];
-        size_t got = 0;
-        int ok = 0, fd = connect_start();
-        if (fd >= 0 && wait_fd(fd, POLLOUT, until) && send_all(fd, req, sizeof req - 1, until) == 0) {
-            for (;;) {  /* to the server's close, counting only whole responses */
-                ssize_t k;
-                if (!wait_fd(fd, POLLIN, until))
-                    break;
-                k = recv(fd, buf + got, sizeof buf - got, 0);
-                if (k > 0 && got + (size_t)k < sizeof buf) {
-                    got += (size_t)k;
-                } else if (k > 0) {
-                    got = sizeof buf;  /* longer than any page: keep draining */
-                } else if (k == 0) {
-                    ok = got == sizeof buf || response_size(buf, got) > 0;
-                    break;
-                } else if (errno != EAGAIN && errno != EINTR) {
-                    break;
-                }
-            }
-        }
-        if (fd >= 0)
-            close(fd);
+        long long t0 = now_us();
+        failed += !probe_one();
         lat[i] = now_us() - t0;
-        failed += !ok;
     }
     qsort(lat, (size_t)samples, sizeof *lat, cmp_ll);
     printf("probe_n=%d\nprobe_failed=%d\nprobe_p50_us=%lld\nprobe_p99_us=%lld\nprobe_max_us=%lld\n",
@@ -310,20 +201,18 @@ static void probe(int samples)
 }
 
 /* One keep-alive GET / on every idle connection, all at once; each reads its response. */
-static void use_all(const int *fds, int n)
+static void use_all(conn *cs, int n)
 {
-    static const char req[] = "GET / HTTP/1.1\r\nHost: bench\r\n\r\n";
-    typedef struct { size_t len; char buf[2048]; } reply;
-    reply *r = calloc((size_t)n, sizeof *r);
+    static const char req[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
     char *done = calloc((size_t)n, 1);
     int ep = epoll_create1(0), ok = 0, failed = 0, i;
     long long until = now_us() + 60 * 1000000LL;
-    if (r == NULL || done == NULL || ep < 0)
+    if (done == NULL || ep < 0)
         die("no-memory-or-epoll");
     for (i = 0; i < n; i++) {
         struct epoll_event ev = {.events = EPOLLIN, .data.u32 = (unsigned)i};
-        if (send(fds[i], req, sizeof req - 1, MSG_NOSIGNAL) != (ssize_t)(sizeof req - 1)
-            || epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev) != 0) {
+        if (sock_send(cs[i].fd, req, sizeof req - 1) != (long)(sizeof req - 1)
+            || epoll_ctl(ep, EPOLL_CTL_ADD, cs[i].fd, &ev) != 0) {
             done[i] = 1;
             failed++;
         }
@@ -333,72 +222,66 @@ static void use_all(const int *fds, int n)
         int k = epoll_wait(ep, evs, 256, 100), j;
         for (j = 0; j < k; j++) {
             unsigned c = evs[j].data.u32;
-            ssize_t got;
+            response r;
+            long got;
+            int took = 0;
             if (done[c])
                 continue;
-            got = recv(fds[c], r[c].buf + r[c].len, sizeof r[c].buf - 1 - r[c].len, 0);
-            if (got > 0)
-                r[c].len += (size_t)got;
-            if (got > 0 && response_size(r[c].buf, r[c].len) > 0) {
+            got = conn_fill(&cs[c], (size_t)-1, 0);
+            if (got > 0 && (took = response_take(&cs[c], &r)) == 1)
+                response_free(&r);
+            if (took != 0 || (got <= 0 && got != CONN_TIMEOUT)) {
                 done[c] = 1;
-                ok++;
-            } else if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)
-                       || r[c].len >= sizeof r[c].buf - 1) {
-                done[c] = 1;
-                failed++;
+                if (took == 1)
+                    ok++;
+                else
+                    failed++;
+                free(cs[c].buf);   /* thousands of them: hold no buffer once answered */
+                cs[c].buf = NULL;
+                cs[c].len = cs[c].cap = 0;
             }
         }
     }
     for (i = 0; i < n; i++)
         if (!done[i])
-            epoll_ctl(ep, EPOLL_CTL_DEL, fds[i], NULL);
+            epoll_ctl(ep, EPOLL_CTL_DEL, cs[i].fd, NULL);
     printf("used_ok=%d\nused_failed=%d\n", ok, n - ok);
     close(ep);
-    free(r);
     free(done);
 }
 
 int main(int argc, char **argv)
 {
-    int port = 0, n = 1000, window = 1000, samples = 200, timeout_s = 60, opened, i;
-    int *fds;
-    struct rlimit rl;
+    int p = 0, n = 1000, window = 1000, samples = 200, timeout_s = 60, opened, i;
+    const struct { const char *flag; int *value; } opts[] = {
+        {"-p", &p}, {"-n", &n}, {"-w", &window}, {"-s", &samples}, {"--pid", &proc_pid},
+        {"--timeout-s", &timeout_s},
+    };
+    size_t k = 0, nopts = sizeof opts / sizeof opts[0];
+    unsigned long long hard;
+    conn *cs;
     snapshot base, s;
     long long t;
 
-    for (i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "-p") == 0)
-            port = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "-n") == 0)
-            n = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "-w") == 0)
-            window = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "-s") == 0)
-            samples = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--pid") == 0)
-            proc_pid = atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--timeout-s") == 0)
-            timeout_s = atoi(argv[i + 1]);
-        else
-            break;
+    for (i = 1; i + 1 < argc && k < nopts; i += 2) {   /* every option takes a number */
+        for (k = 0; k < nopts && strcmp(argv[i], opts[k].flag) != 0; k++) {
+        }
+        if (k < nopts)
+            *opts[k].value = atoi(argv[i + 1]);
     }
-    if (i != argc || port <= 0 || port > 65535 || n < 1 || window < 1 || samples < 1 || timeout_s < 1) {
+    port = (unsigned short)p;
+    if (i != argc || k == nopts || p <= 0 || p > 65535 || n < 1 || window < 1 || samples < 1
+        || timeout_s < 1) {
         fprintf(stderr, "usage: %s -p PORT -n N [-w WINDOW] [-s SAMPLES] [--pid PID] [--timeout-s S]\n",
                 argv[0]);
         return 2;
     }
-    server.sin_family = AF_INET;
-    server.sin_port = htons((unsigned short)port);
-    server.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sock_startup();
     deadline = now_us() + timeout_s * 1000000LL;
-
-    /* N sockets and a few more: raise the soft limit on open files as far as allowed. */
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-    fds = calloc((size_t)n, sizeof *fds);
-    if (fds == NULL)
+    /* N sockets and a few more; if the limit cannot be raised, the opens say so. */
+    (void)fd_limit_ensure((unsigned long long)n + 64, &hard);
+    cs = calloc((size_t)n, sizeof *cs);
+    if (cs == NULL)
         die("no-memory");
 
     stats();  /* twice: what answering the first /stats left allocated is in the baseline */
@@ -406,8 +289,8 @@ int main(int argc, char **argv)
     printf("wanted=%d\n", n);
     print_snapshot("base", base, base, 0);
 
-    opened = open_idle(fds, n, window, base.accepted);
-    printf("connect_failed=%d\n", connect_failures(fds, opened));
+    opened = open_idle(cs, n, window, base.accepted);
+    printf("connect_failed=%d\n", connect_failures(cs, opened));
     sleep_ms(SETTLE_MS);
     s = stats();
     print_snapshot("idle", s, base, opened);
@@ -417,7 +300,7 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     t = now_us();
-    use_all(fds, opened);
+    use_all(cs, opened);
     printf("used_us=%lld\n", now_us() - t);
     sleep_ms(SETTLE_MS);
     s = stats();
@@ -425,13 +308,13 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     for (i = 0; i < opened; i++)
-        close(fds[i]);
+        conn_close(&cs[i]);
     t = now_us() + 10 * 1000000LL;  /* the server frees them: live back to the baseline? */
     do {
         sleep_ms(50);
         s = stats();
     } while (s.live > base.live && now_us() < t);
     printf("closed_live=%lld\n", s.live - base.live);
-    free(fds);
+    free(cs);
     return 0;
 }

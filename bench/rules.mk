@@ -4,7 +4,7 @@
 # Included by the top-level Makefile, which sets BUILD, CC, CFLAGS, LDLIBS, STAGES and the
 # targets `servers` and `deps`. Paths are found from this file's own place.
 #   $(BUILD)/bench/reference.exe   the reference IOCP hello server (Windows, like the stages)
-#   $(BUILD)/bench/idle            the idle-connection client (native Linux)
+#   $(BUILD)/bench/idle            the idle-connection client (native Linux, over tests/client)
 # Writes $(BUILD)/bench.md (the table) and $(BUILD)/bench.svg (req/s per server).
 
 CC_HOST ?= cc
@@ -16,9 +16,9 @@ $(BUILD)/bench/reference.exe: $(BENCH_TOP)bench/reference.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(LDLIBS)
 
-$(BUILD)/bench/idle: $(BENCH_TOP)bench/idle.c
+$(BUILD)/bench/idle: $(BENCH_TOP)bench/idle.c $(CLIENT_DEP) | deps-cc
 	@mkdir -p $(@D)
-	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+	$(CC_HOST) $(CLIENT_HOST_CFLAGS) -o $@ $< $(CLIENT_SRC)
 
 .PHONY: bench
 ifeq ($(OS),Windows_NT)

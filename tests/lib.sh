@@ -1,10 +1,11 @@
 # shellcheck shell=bash
-# tests/lib.sh - shared by tests/scenario/run.sh and tests/browser/run.sh (source it).
+# tests/lib.sh - shared by the suites' run.sh scripts (source it).
 #
-# Start a stage's server (under Wine on Linux, natively under MSYS2) and learn its port,
-# stop it, look for a Wine crash report in its log, run the ledger probe, and print the
-# result lines that the top-level runner counts: "PASS name" and "FAIL name: reason"
-# (nothing else starts with those). RESULT_PREFIX goes before every name
+# Read a stage's column of an expect.map and decide whether it can run, start its server
+# (under Wine on Linux, natively under MSYS2) and learn its port, stop it, look for a Wine
+# crash report in its log, run the ledger probe, and print the result lines that the
+# top-level runner counts: "PASS name" and "FAIL name: reason" (nothing else starts with
+# those). RESULT_PREFIX goes before every name
 # (win-client/: the lines of the Windows build of the client, run under Wine).
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -104,6 +105,40 @@ ledger_check() {
     LEDGER_OUT=$(scenarios "${args[@]}") || rc=$?
     LEDGER_ACCEPTED=$(grep -o 'accepted=[0-9]*' <<<"$LEDGER_OUT" | head -n 1 | cut -d= -f2)
     return $rc
+}
+
+# expectations MAP STAGE: "row expectation" lines from STAGE's column of MAP (an
+# expect.map: comments, then a line naming the columns, then one line a row). Status 1
+# when MAP has no column for STAGE.
+expectations() {
+    awk -v stage="$2" '
+        /^#/ || NF == 0 { next }
+        !named { named = 1; for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
+        col { print $1, $col }
+        END { if (!col) exit 1 }' "$1"
+}
+
+# map_rows MAP: the row names of MAP, in order.
+map_rows() { awk '/^#/ || NF == 0 { next } named++ { print $1 }' "$1"; }
+
+# stage_plan MAP STAGE [fail|skip]: PLAN is STAGE's expectations in MAP, status 0, when
+# the stage can run. Otherwise status 1 and one line saying why: a stage MAP has no
+# column for is a FAIL (a suite that must cover every stage) or, with "skip", a SKIP; a
+# stage whose server is not built is a SKIP.
+stage_plan() {
+    local map=$1 stage=$2
+    if ! PLAN=$(expectations "$map" "$stage"); then
+        if [ "${3:-fail}" = skip ]; then
+            echo "SKIP $stage: no column for it in $map"
+        else
+            fail "$stage" "no column for it in $map"
+        fi
+        return 1
+    fi
+    if [ ! -f "$(server_exe "$stage")" ]; then
+        echo "SKIP $stage: $(server_exe "$stage") is not built"
+        return 1
+    fi
 }
 
 # The part of a scenarios line after "NAME conns=N: " (or "conns=LO..HI: ", see scenarios.c).

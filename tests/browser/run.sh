@@ -45,9 +45,8 @@ browse() {
 
 # lab_expect STAGE: "serial" where expect.map's sleep-parallel-4 row says stall, else "parallel".
 lab_expect() {
-    awk -v stage="$1" '$1 == "scenario" { for (i = 2; i <= NF; i++) if ($i == stage) col = i }
-                       $1 == "sleep-parallel-4" && col { print ($col == "stall" ? "serial" : "parallel") }' \
-        "$here/../scenario/expect.map"
+    expectations "$here/../scenario/expect.map" "$1" |
+        awk '$1 == "sleep-parallel-4" { print ($2 == "stall" ? "serial" : "parallel") }'
 }
 
 # lab STAGE: run the page's lab, check the timings it wrote into the page.
@@ -84,10 +83,7 @@ lab() {
 run_stage() {
     local stage=$1 name="browser/$1" dom="$build/tests/browser-$1.html"
     local rc=0 before start seconds conns crash
-    if [ ! -f "$(server_exe "$stage")" ]; then
-        echo "SKIP $name: $(server_exe "$stage") is not built"
-        return
-    fi
+    stage_plan "$here/../scenario/expect.map" "$stage" || return 0
     : >"$(server_log "$stage")"
     if ! server_start "$stage"; then
         fail "$name" "no \"listening on\" line within 60 s (see $(server_log "$stage"))"

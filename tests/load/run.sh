@@ -35,15 +35,6 @@ probe_s=2
 WRK_PID=
 declare -A cell
 
-# expectations STAGE: "mode expectation" lines from the stage's column of the map.
-expectations() {
-    awk -v stage="$1" '
-        /^#/ || NF == 0 { next }
-        $1 == "mode" { for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
-        col { print $1, $col }
-        END { if (!col) exit 1 }' "$map"
-}
-
 heap_selftest() {
     local exe=$build/tests/heap-selftest.exe log=$build/tests/load-heap-selftest.log found
     if [ ! -f "$exe" ]; then
@@ -159,19 +150,11 @@ run_mode() {
 }
 
 run_stage() {
-    local stage=$1 plan mode expect
-    if ! plan=$(expectations "$stage"); then
-        fail "$stage" "no column for it in $map"
-        return
-    fi
-    if [ ! -f "$(server_exe "$stage")" ]; then
-        echo "SKIP $stage: $(server_exe "$stage") is not built"
-        while read -r mode expect; do cell[$mode/$stage]=skip; done <<<"$plan"
-        return
-    fi
+    local stage=$1 mode expect
+    stage_plan "$map" "$stage" || return 0
     while read -r mode expect; do
         if [ "$expect" = - ]; then cell[$mode/$stage]=-; else run_mode "$stage" "$mode" "$expect"; fi
-    done <<<"$plan"
+    done <<<"$PLAN"
 }
 
 print_table() {

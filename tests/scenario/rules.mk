@@ -8,14 +8,15 @@
 #                          run under Wine, against WIN_CLIENT_STAGES: it works as a Windows
 #                          program. Lines "PASS win-client/03-recv-send/keep-alive-100".
 #   make browser-test      tests/browser/run.sh: headless Chromium loads every stage's page
-# The scenario client is one portable C source (tests/scenario/portable.h): on Linux built
-# natively with the host compiler and, for win-client-test, with mingw-w64; under MSYS2 it
-# is built with gcc as a Windows program, and scenario-test uses it.
+# The scenario client is one portable C source over the test clients' library (tests/client,
+# tests/client/rules.mk): on Linux built natively with the host compiler and, for
+# win-client-test, with mingw-w64; under MSYS2 it is built with gcc as a Windows program,
+# and scenario-test uses it.
 
 # "" when included as tests/scenario/rules.mk from the top, else the path to the top with a '/'.
 SCENARIO_TOP := $(patsubst %tests/scenario/,%,$(dir $(lastword $(MAKEFILE_LIST))))
-SCENARIO_SRC := $(addprefix $(SCENARIO_TOP),tests/scenario/scenarios.c common/http.c common/buffer.c)
-SCENARIO_DEP := $(SCENARIO_SRC) $(addprefix $(SCENARIO_TOP),tests/scenario/portable.h common/http.h common/buffer.h)
+SCENARIO_SRC := $(addprefix $(SCENARIO_TOP),tests/scenario/scenarios.c common/http.c common/buffer.c) $(CLIENT_SRC)
+SCENARIO_DEP := $(SCENARIO_SRC) $(CLIENT_DEP) $(SCENARIO_TOP)common/buffer.h
 SCENARIO_WIN := -std=c11 -O2 -g -Wall -Wextra -Werror -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1
 
 ifeq ($(OS),Windows_NT)
@@ -23,20 +24,20 @@ CC_HOST   ?= gcc
 SCENARIOS := $(BUILD)/tests/scenarios.exe
 $(SCENARIOS): $(SCENARIO_DEP)
 	@mkdir -p $(@D)
-	$(CC_HOST) $(SCENARIO_WIN) -I$(SCENARIO_TOP)common -o $@ $(SCENARIO_SRC) -lws2_32
+	$(CC_HOST) $(SCENARIO_WIN) $(CLIENT_INC) -o $@ $(SCENARIO_SRC) -lws2_32
 else
 CC_HOST   ?= cc
 SCENARIOS := $(BUILD)/tests/scenarios
 $(SCENARIOS): $(SCENARIO_DEP) | deps-cc
 	@mkdir -p $(@D)
-	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -I$(SCENARIO_TOP)common -o $@ $(SCENARIO_SRC)
+	$(CC_HOST) $(CLIENT_HOST_CFLAGS) -o $@ $(SCENARIO_SRC)
 endif
 
 # The same client as a Windows program, from Linux (mingw-w64).
 WIN_CLIENT := $(BUILD)/tests/win/scenarios.exe
 $(WIN_CLIENT): $(SCENARIO_DEP)
 	@mkdir -p $(@D)
-	$(CC) $(SCENARIO_WIN) -I$(SCENARIO_TOP)common -o $@ $(SCENARIO_SRC) -lws2_32
+	$(CC) $(SCENARIO_WIN) $(CLIENT_INC) -o $@ $(SCENARIO_SRC) -lws2_32
 # Which stages win-client-test drives: one with a single worker, one with everything.
 WIN_CLIENT_STAGES ?= 03-recv-send 06-shutdown
 

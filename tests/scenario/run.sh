@@ -49,15 +49,6 @@ want_accepted() {
     if [ "$lo" = "$hi" ]; then echo $((accepted + lo)); else echo "$((accepted + lo))..$((accepted + hi))"; fi
 }
 
-# expectations STAGE: "scenario expectation" lines, from the stage's column of the map.
-expectations() {
-    awk -v stage="$1" '
-        /^#/ || NF == 0 { next }
-        $1 == "scenario" { for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
-        col { print $1, $col }
-        END { if (!col) exit 1 }' "$map"
-}
-
 # (Re)start the stage's server and take the ledger's starting point.
 start_server() {
     server_start "$1" || return 1
@@ -119,15 +110,8 @@ check() {
 }
 
 run_stage() {
-    local stage=$1 row name expect plan crash label
-    if ! plan=$(expectations "$stage"); then
-        fail "$stage" "no column for it in $map"
-        return
-    fi
-    if [ ! -f "$(server_exe "$stage")" ]; then
-        echo "SKIP $stage: $(server_exe "$stage") is not built"
-        return
-    fi
+    local stage=$1 row name expect crash label
+    stage_plan "$map" "$stage" || return 0
     : >"$(server_log "$stage")"
     if ! start_server "$stage"; then
         fail "$stage/start" "no \"listening on\" line within 60 s (see $(server_log "$stage"))"
@@ -146,7 +130,7 @@ run_stage() {
                 run_scenario "$stage" "$name" "$expect" "$label"
             fi
         done
-    done <<<"$plan"
+    done <<<"$PLAN"
     check "$stage" still-running "$(server_alive || echo "the server is not running at the end")"
     server_stop
     crash=$(crash_report "$stage")
@@ -170,7 +154,7 @@ print_table() {
 wine_ready
 while read -r row; do
     mapfile -t -O "${#rows[@]}" rows < <(labels "$row")
-done < <(awk '/^#/ || NF == 0 || $1 == "scenario" { next } { print $1 }' "$map")
+done < <(map_rows "$map")
 rows+=(still-running no-crash-report)
 if [ "${HEAP_CHECK:-0}" = 1 ]; then rows+=(no-heap-warning); fi
 for stage in "$@"; do

@@ -4,10 +4,11 @@
  *   scenarios -p PORT ledger-zero [--expect-accepted N | --expect-accepted LO..HI]
  *   scenarios --list                       the scenarios and what each checks
  *
- * One source for Windows (Winsock) and Linux (BSD sockets): what differs is in
- * portable.h. On Linux it is built twice, natively and with mingw-w64 as a Windows
- * program run under Wine; under MSYS2 or Visual Studio it is a Windows program. The
- * server is reached over loopback. Each run prints one line and exits with its result:
+ * One source for Windows (Winsock) and Linux (BSD sockets), over the test clients'
+ * library (tests/client/client.c; what differs is in its portable.h). On Linux it is
+ * built twice, natively and with mingw-w64 as a Windows program run under Wine; under
+ * MSYS2 or Visual Studio it is a Windows program. The server is reached over loopback.
+ * Each run prints one line and exits with its result:
  *
  *   PASS  NAME conns=N[: detail]       exit 0  served correctly
  *   STALL NAME conns=N: detail         exit 3  the stage's limitation was observed: a
@@ -34,7 +35,7 @@
  * all with clients_run(): one poll() loop, every answer checked. */
 #define _POSIX_C_SOURCE 200809L
 
-#include "portable.h"   /* sockets, poll, time, the watchdog: Winsock or BSD */
+#include "client.h"   /* connections, responses, JSON (tests/client: Winsock or BSD) */
 
 #include <signal.h>
 #include <stdarg.h>
@@ -69,19 +70,20 @@ PRINTF_LIKE(2, 3)
 static _Noreturn void finish(int result, const char *fmt, ...)
 {
     static const char *const words[] = {"PASS", "FAIL", "USAGE", "STALL"};
+    char detail[4096] = "";   /* a /stats JSON fits */
+    va_list ap;
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof detail, fmt, ap);
+        va_end(ap);
+    }
     printf("%s %s conns=", words[result], scenario_name);
     if (resets_early > 0)
         printf("%d..", (int)conns_opened - resets_early);
     printf("%d", (int)conns_opened);
     if (note[0] || fmt)
-        printf(": %s%s", note, note[0] && fmt ? ": " : "");
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vprintf(fmt, ap);
-        va_end(ap);
-    }
-    putchar('\n');
+        printf(": %s%s%s", note, note[0] && fmt ? ": " : "", detail);
+    printf("\n");
     fflush(stdout);
     exit(result);
 }
@@ -112,73 +114,44 @@ static int time_left(int want)
     return left < want ? (int)left : want;
 }
 
-/* ---------------------------------------------------------------- connections */
+/* ---------------------------------------------------------------- connections
+ *
+ * tests/client/client.c does the work; these say what its codes mean in a scenario: a
+ * failure that is not the scenario's own result ends the run with FAIL, naming the
+ * connection. Every wait is cut to what is left of the scenario (time_left). */
 
-typedef struct conn {
-    sock_t fd;
-    char   name[8];    /* "A", "B", ...: for messages */
-    char  *buf;        /* received bytes not yet taken as a response */
-    size_t len, cap;
-} conn;
-
-/* Wait until fd is ready for `events`; 1 ready, 0 timed out. */
-static int wait_fd(sock_t fd, short events, int timeout_ms)
+/* FAIL with the library's reason, naming the connection. */
+static _Noreturn void conn_failed(const conn *c)
 {
-    struct pollfd p = {fd, events, 0};
-    long long until = now_ms() + timeout_ms;
-    for (;;) {
-        int left = (int)(until - now_ms()), r, err;
-        r = sock_poll(&p, 1, left > 0 ? left : 0);
-        if (r >= 0)
-            return r > 0;
-        if (!sock_interrupted(err = sock_error()))
-            FAIL("poll: %s", sock_strerror(err));
-    }
+    FAIL("%s: %s", c->name, client_error);
 }
 
 /* Start a non-blocking loopback connection to the server, named for messages: the
- * connect is issued, and conn_connected() says when it has completed. */
-static conn conn_start(const char *name)
+ * connect is issued, and is_connected() says when it has completed. */
+static conn start_conn(const char *name)
 {
-    conn c = {NO_SOCKET, "", NULL, 0, 0};
-    struct sockaddr_in sa;
-    int one = 1;
-
-    snprintf(c.name, sizeof c.name, "%s", name);
-    c.fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (c.fd == NO_SOCKET)
-        FAIL("socket: %s", sock_strerror(sock_error()));
-    sock_nonblocking(c.fd);
-    setsockopt(c.fd, IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);  /* each write a segment */
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    conn c;
     conns_opened++;
-    if (connect(c.fd, (struct sockaddr *)&sa, sizeof sa) != 0 && !sock_in_progress(sock_error()))
-        FAIL("%s: connect: %s", c.name, sock_strerror(sock_error()));
+    if (conn_start(&c, port, name, 0) != 0)
+        conn_failed(&c);
     return c;
 }
 
 /* 1 when c's connect has completed within timeout_ms, 0 when it is still in progress;
  * FAIL when it failed. */
-static int conn_connected(conn *c, int timeout_ms)
+static int is_connected(conn *c, int timeout_ms)
 {
-    int err = 0;
-    socklen_t errlen = sizeof err;
-    if (!wait_fd(c->fd, POLLOUT, timeout_ms))
-        return 0;
-    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, (char *)&err, &errlen);
-    if (err)
-        FAIL("%s: connect: %s", c->name, sock_strerror(err));
-    return 1;
+    int r = conn_connected(c, timeout_ms);
+    if (r < 0)
+        conn_failed(c);
+    return r;
 }
 
 /* A new connection, connected. */
-static conn conn_open(const char *name)
+static conn open_conn(const char *name)
 {
-    conn c = conn_start(name);
-    if (!conn_connected(&c, time_left(CONNECT_MS)))
+    conn c = start_conn(name);
+    if (!is_connected(&c, time_left(CONNECT_MS)))
         FAIL("%s: connect timed out", c.name);
     return c;
 }
@@ -193,37 +166,25 @@ static void need_fds(int n)
 }
 
 /* Send all n bytes (FAIL if the server takes none for SEND_MS). */
-static void conn_send(conn *c, const void *data, size_t n)
+static void send_all(conn *c, const void *data, size_t n)
 {
-    const char *p = data;
-    while (n > 0) {
-        long r = sock_send(c->fd, p, n);
-        int err = r < 0 ? sock_error() : 0;
-        if (r > 0) {
-            p += r;
-            n -= (size_t)r;
-        } else if (r < 0 && sock_would_block(err)) {
-            if (!wait_fd(c->fd, POLLOUT, time_left(SEND_MS)))
-                FAIL("%s: send made no progress for %d s", c->name, SEND_MS / 1000);
-        } else if (r < 0 && !sock_interrupted(err)) {
-            FAIL("%s: send: %s", c->name, sock_strerror(err));
-        }
-    }
+    if (conn_send(c, data, n, time_left(SEND_MS)) != 0)
+        conn_failed(c);
 }
 
-static void conn_send_str(conn *c, const char *s)
+static void send_str(conn *c, const char *s)
 {
-    conn_send(c, s, strlen(s));
+    send_all(c, s, strlen(s));
 }
 
 /* Send n bytes in pieces of `piece` bytes with a pause after each: a request that
  * reaches the server in many reads. */
-static void conn_send_slowly(conn *c, const void *data, size_t n, size_t piece, int pause_ms)
+static void send_slowly(conn *c, const void *data, size_t n, size_t piece, int pause_ms)
 {
     const char *p = data;
     while (n > 0) {
         size_t k = n < piece ? n : piece;
-        conn_send(c, p, k);
+        send_all(c, p, k);
         p += k;
         n -= k;
         sleep_ms(pause_ms);
@@ -232,95 +193,20 @@ static void conn_send_slowly(conn *c, const void *data, size_t n, size_t piece, 
 
 /* Read once into c->buf, at most `max` bytes. Returns bytes read, 0 on EOF or reset by
  * the server, -1 when nothing came within timeout_ms. */
-static long conn_fill_max(conn *c, size_t max, int timeout_ms)
+static long fill_max(conn *c, size_t max, int timeout_ms)
 {
-    if (c->cap - c->len < 16384) {
-        c->cap = c->cap ? c->cap * 2 : 65536;
-        c->buf = realloc(c->buf, c->cap + 1);   /* +1: room for a NUL */
-        if (!c->buf)
-            FAIL("out of memory");
-    }
-    for (;;) {
-        size_t room = c->cap - c->len;
-        long r = sock_recv(c->fd, c->buf + c->len, room < max ? room : max);
-        int err;
-        if (r >= 0) {
-            c->len += (size_t)r;
-            return r;
-        }
-        err = sock_error();
-        if (sock_was_reset(err))
-            return 0;
-        if (sock_would_block(err)) {
-            if (!wait_fd(c->fd, POLLIN, timeout_ms))
-                return -1;
-        } else if (!sock_interrupted(err)) {
-            FAIL("%s: recv: %s", c->name, sock_strerror(err));
-        }
-    }
+    long got = conn_fill(c, max, timeout_ms);
+    if (got == CONN_ERROR)
+        conn_failed(c);
+    return got == CONN_RESET ? 0 : got == CONN_TIMEOUT ? -1 : got;
 }
 
-static long conn_fill(conn *c, int timeout_ms)
+static long fill(conn *c, int timeout_ms)
 {
-    return conn_fill_max(c, (size_t)-1, timeout_ms);
-}
-
-static void conn_close(conn *c)
-{
-    if (c->fd != NO_SOCKET)
-        sock_close(c->fd);
-    free(c->buf);
-    c->fd = NO_SOCKET;
-    c->buf = NULL;
-    c->len = c->cap = 0;
-}
-
-/* Close with a reset (RST) instead of an orderly FIN: SO_LINGER with a zero timeout. */
-static void conn_reset(conn *c)
-{
-    struct linger lg = {1, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_LINGER, (const char *)&lg, sizeof lg);
-    conn_close(c);
+    return fill_max(c, (size_t)-1, timeout_ms);
 }
 
 /* ---------------------------------------------------------------- HTTP responses */
-
-typedef struct response {
-    int    status;
-    char   content_type[64];
-    int    closes;            /* "Connection: close" */
-    size_t length;            /* Content-Length */
-    char  *body;              /* length bytes, NUL-terminated, malloc'd */
-} response;
-
-static const char *find(const char *hay, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; i + k <= n; i++)
-        if (memcmp(hay + i, needle, k) == 0)
-            return hay + i;
-    return NULL;
-}
-
-/* The value of header `name` in a header block (NUL-terminated copy), or NULL. */
-static const char *header_value(const char *head, const char *name, char *out, size_t size)
-{
-    size_t k = strlen(name);
-    for (const char *line = strstr(head, "\r\n"); line; line = strstr(line, "\r\n")) {
-        line += 2;
-        if (strncasecmp(line, name, k) == 0 && line[k] == ':') {
-            const char *v = line + k + 1, *end = strstr(v, "\r\n");
-            size_t n;
-            while (*v == ' ' || *v == '\t')
-                v++;
-            n = (size_t)(end - v) < size - 1 ? (size_t)(end - v) : size - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return out;
-        }
-    }
-    return NULL;
-}
 
 /* Take one whole response (status line, headers, Content-Length body) off the front of
  * what c has received. Returns 1 with *r filled, 0 while it has not all arrived (the
@@ -328,43 +214,10 @@ static const char *header_value(const char *head, const char *name, char *out, s
  * waits for one, and many connections at once are read by the clients below. */
 static int take_response(conn *c, response *r)
 {
-    static char head[65536 + 1];   /* a copy of the header block, as a string */
-    const char *end;
-    size_t head_len;
-    char value[64], *e;
-
-    memset(r, 0, sizeof *r);
-    end = c->len ? find(c->buf, c->len < 65536 ? c->len : 65536, "\r\n\r\n") : NULL;
-    if (!end) {
-        if (c->len >= 65536)
-            FAIL("%s: no end of headers in 64 KiB", c->name);
-        return 0;
-    }
-    head_len = (size_t)(end - c->buf) + 4;
-    memcpy(head, c->buf, head_len - 2);   /* up to and with the last CRLF */
-    head[head_len - 2] = '\0';
-    if (strncmp(head, "HTTP/1.", 7) != 0 || strlen(head) < 12)
-        FAIL("%s: bad status line \"%.40s\"", c->name, head);
-    r->status = atoi(head + 9);
-    if (!header_value(head, "Content-Length", value, sizeof value))
-        FAIL("%s: response %d has no Content-Length", c->name, r->status);
-    r->length = strtoul(value, &e, 10);
-    if (*e || !*value || r->length > HTTP_MAX_BIG)
-        FAIL("%s: bad Content-Length \"%s\"", c->name, value);
-    if (c->len < head_len + r->length)
-        return 0;
-    if (header_value(head, "Content-Type", value, sizeof value))
-        snprintf(r->content_type, sizeof r->content_type, "%s", value);
-    r->closes = header_value(head, "Connection", value, sizeof value)
-                && strcasecmp(value, "close") == 0;
-    r->body = malloc(r->length + 1);
-    if (!r->body)
-        FAIL("out of memory");
-    memcpy(r->body, c->buf + head_len, r->length);
-    r->body[r->length] = '\0';
-    c->len -= head_len + r->length;
-    memmove(c->buf, c->buf + head_len + r->length, c->len);
-    return 1;
+    int took = response_take(c, r);
+    if (took < 0)
+        conn_failed(c);
+    return took;
 }
 
 /* Read one whole response from c. Returns 1 with *r filled, 0 if it was not all there
@@ -373,19 +226,13 @@ static int take_response(conn *c, response *r)
  * middle of one. */
 static int read_response(conn *c, response *r, int timeout_ms)
 {
-    long long until = now_ms() + timeout_ms;
-    while (!take_response(c, r)) {
-        long left = (long)(until - now_ms()), got;
-        if (left <= 0)
-            return 0;
-        got = conn_fill(c, time_left((int)left));
-        if (got == 0)
-            FAIL("%s: server closed the connection %s", c->name,
-                 c->len ? "in the middle of a response" : "without a response");
-        if (got < 0)
-            return 0;
-    }
-    return 1;
+    int got = response_read(c, r, time_left(timeout_ms));
+    if (got == CONN_EOF || got == CONN_RESET)
+        FAIL("%s: server closed the connection %s", c->name,
+             c->len ? "in the middle of a response" : "without a response");
+    if (got == CONN_ERROR)
+        conn_failed(c);
+    return got == 1;
 }
 
 /* A response that must arrive within timeout_ms, with the given status. */
@@ -399,12 +246,6 @@ static response expect_response(conn *c, int status, int timeout_ms)
     return r;
 }
 
-static void response_free(response *r)
-{
-    free(r->body);
-    r->body = NULL;
-}
-
 /* The server must close now: EOF (or a reset) with no further bytes. */
 static void expect_close(conn *c)
 {
@@ -412,7 +253,7 @@ static void expect_close(conn *c)
         long got;
         if (c->len)
             FAIL("%s: %zu unexpected bytes after the response", c->name, c->len);
-        got = conn_fill(c, time_left(CLOSE_MS));
+        got = fill(c, time_left(CLOSE_MS));
         if (got == 0)
             return;
         if (got < 0)
@@ -423,10 +264,8 @@ static void expect_close(conn *c)
 /* Send "GET target" (HTTP/1.1, keep-alive unless `extra` says otherwise). */
 static void send_get(conn *c, const char *target, const char *extra)
 {
-    char req[512];
-    snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n", target,
-             extra ? extra : "");
-    conn_send_str(c, req);
+    if (conn_send_get(c, target, extra, time_left(SEND_MS)) != 0)
+        conn_failed(c);
 }
 
 /* GET on a keep-alive connection: 200, and the connection stays open. */
@@ -443,7 +282,7 @@ static response get(conn *c, const char *target)
 /* A new connection is served the page: the server goes on after whatever came before. */
 static void page_served(const char *name)
 {
-    conn c = conn_open(name);
+    conn c = open_conn(name);
     response r = get(&c, "/");
     response_free(&r);
     conn_close(&c);
@@ -481,89 +320,12 @@ static void get_big(conn *c, size_t n)
 
 /* ---------------------------------------------------------------- /stats JSON */
 
-static const char *json_ws(const char *p)
-{
-    while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-        p++;
-    return p;
-}
-
-/* Skip one value; return the ',' or '}' after it (or the end of the text). */
-static const char *json_skip(const char *p)
-{
-    int depth = 0;
-    for (; *p; p++) {
-        if (*p == '"') {
-            for (p++; *p && *p != '"'; p++)
-                if (*p == '\\' && p[1])
-                    p++;
-            if (!*p)
-                break;
-        } else if (*p == '{' || *p == '[') {
-            depth++;
-        } else if (*p == '}' || *p == ']') {
-            if (depth-- == 0)
-                break;
-        } else if (*p == ',' && depth == 0) {
-            break;
-        }
-    }
-    return p;
-}
-
-/* The value of member `key` (key_len bytes) of the object at p, or NULL. */
-static const char *json_member(const char *p, const char *key, size_t key_len)
-{
-    p = json_ws(p);
-    if (*p++ != '{')
-        return NULL;
-    for (;;) {
-        const char *k, *end;
-        p = json_ws(p);
-        if (*p != '"')
-            return NULL;
-        k = p + 1;
-        end = strchr(k, '"');
-        if (!end)
-            return NULL;
-        p = json_ws(end + 1);
-        if (*p != ':')
-            return NULL;
-        p = json_ws(p + 1);
-        if ((size_t)(end - k) == key_len && memcmp(k, key, key_len) == 0)
-            return p;
-        p = json_skip(p);
-        if (*p++ != ',')
-            return NULL;
-    }
-}
-
-/* The value at a dotted path ("accepted", "recv.pending"), or NULL. */
-static const char *json_path(const char *json, const char *path)
-{
-    const char *p = json;
-    while (p) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        p = json_member(p, path, n);
-        if (!dot)
-            return p;
-        path = dot + 1;
-    }
-    return NULL;
-}
-
 /* A number from the /stats JSON; FAIL when it is missing or not a number. */
 static long long stat_num(const char *json, const char *path)
 {
-    const char *v = json_path(json, path);
-    char *end;
     long long n;
-    if (!v)
-        FAIL("/stats has no \"%s\": %s", path, json);
-    n = strtoll(v, &end, 10);
-    if (end == v)
-        FAIL("/stats \"%s\" is not a number: %s", path, json);
+    if (json_number(json, path, &n) != 0)
+        FAIL("/stats has no number \"%s\": %s", path, json);
     return n;
 }
 
@@ -582,6 +344,7 @@ static char *get_stats(conn *c)
     response r = get(c, "/stats");
     if (strncmp(r.content_type, "application/json", 16) != 0)
         FAIL("/stats Content-Type is \"%s\"", r.content_type);
+    free(r.head);
     return r.body;
 }
 
@@ -757,7 +520,7 @@ static void send_query(conn *c, const query *q)
     buffer b;
     buffer_init(&b, (size_t)-1);
     query_write(&b, q);
-    conn_send(c, buffer_begin(&b), b.len);
+    send_all(c, buffer_begin(&b), b.len);
     buffer_release(&b);
 }
 
@@ -852,7 +615,7 @@ typedef struct client {
 
 static void client_start(client *k, const char *name)
 {
-    k->c = conn_start(name);
+    k->c = start_conn(name);
     k->active = k->connecting = 1;
     buffer_init(&k->out, (size_t)-1);
     k->progress_at = now_ms();
@@ -924,7 +687,7 @@ static void client_eof(client *k)
 static void client_read(client *k, long long now)
 {
     response r;
-    long got = conn_fill(&k->c, 0);
+    long got = fill(&k->c, 0);
     if (got < 0)
         return;
     if (got == 0) {
@@ -978,7 +741,7 @@ static void client_connected(client *k, long long now)
 static void client_step(client *k, short revents, long long now, int stall_ms)
 {
     if (k->connecting) {
-        if (revents && conn_connected(&k->c, 0))
+        if (revents && is_connected(&k->c, 0))
             client_connected(k, now);
     } else {
         if (!k->stopped && (revents & (POLLIN | POLLERR | POLLHUP)))
@@ -1056,7 +819,7 @@ static void clients_start(client *k, int n, const char *prefix)
 /* GET /, then /favicon.ico on the same connection, as a browser does. */
 static void page_favicon(const void *arg)
 {
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     char *stats = get_stats(&c), stage[64];
     response page, icon;
     (void)arg;
@@ -1084,7 +847,7 @@ static void stats_json(const void *arg)
     static const char *const keys[] = {"accepted", "live_connections", "requests", "bytes_in",
                                        "bytes_out", "buffer_bytes", "pending_ops"};
     static const char *const kinds[] = {"recv", "send", "accept"};
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     char *s1 = get_stats(&c), *s2 = get_stats(&c), stage[64], path[32];
     long long pending_sum = 0;
     (void)arg;
@@ -1130,7 +893,7 @@ static void stats_json(const void *arg)
 static void keep_alive_100(const void *arg)
 {
     static const char *const targets[] = {"/", "/favicon.ico", "/stats"};
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     (void)arg;
     for (int i = 0; i < 100; i++) {
         if (i % 4 == 3) {
@@ -1150,7 +913,7 @@ static void pipeline_20(const void *arg)
     enum { N = 20 };
     static char reqs[N * 128];
     size_t len = 0, sizes[N];
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     (void)arg;
 
     for (int i = 0; i < N; i++) {
@@ -1159,7 +922,7 @@ static void pipeline_20(const void *arg)
                                 "GET /big?bytes=%zu HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
                                 sizes[i], i == N - 1 ? "Connection: close\r\n" : "");
     }
-    conn_send(&c, reqs, len);
+    send_all(&c, reqs, len);
     for (int i = 0; i < N; i++) {
         response r = expect_response(&c, 200, REPLY_MS);
         check_big(&c, &r, sizes[i]);
@@ -1175,10 +938,10 @@ static void pipeline_20(const void *arg)
 static void byte_by_byte(const void *arg)
 {
     const char *req = "GET /big?bytes=4242 HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: byte-by-byte\r\n\r\n";
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     response r;
     (void)arg;
-    conn_send_slowly(&c, req, strlen(req), 1, 2);
+    send_slowly(&c, req, strlen(req), 1, 2);
     r = expect_response(&c, 200, REPLY_MS);
     check_big(&c, &r, 4242);
     response_free(&r);
@@ -1191,7 +954,7 @@ static void echo_split(const void *arg)
 {
     enum { BODY = 100000 };
     static char req[BODY + 256];
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     response r;
     int head;
     (void)arg;
@@ -1200,8 +963,8 @@ static void echo_split(const void *arg)
                     "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n", BODY);
     for (int i = 0; i < BODY; i++)
         req[head + i] = echo_byte((size_t)i);
-    conn_send_slowly(&c, req, (size_t)head, (size_t)head / 2 + 1, 50);   /* headers in 2 */
-    conn_send_slowly(&c, req + head, BODY, BODY / 5 + 1, 50);            /* body in 5 */
+    send_slowly(&c, req, (size_t)head, (size_t)head / 2 + 1, 50);   /* headers in 2 */
+    send_slowly(&c, req + head, BODY, BODY / 5 + 1, 50);            /* body in 5 */
     r = expect_response(&c, 200, REPLY_MS);
     if (r.length != BODY || memcmp(r.body, req + head, BODY) != 0)
         FAIL("echo of %d bytes came back as %zu different bytes", BODY, r.length);
@@ -1213,7 +976,7 @@ static void echo_split(const void *arg)
 /* 8 MiB read whole and checked byte for byte. */
 static void big_8m(const void *arg)
 {
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     (void)arg;
     get_big(&c, 8u * 1024 * 1024);
     conn_close(&c);
@@ -1222,7 +985,7 @@ static void big_8m(const void *arg)
 /* Request, then shutdown(SHUT_WR): the response must still arrive, then EOF. */
 static void half_close(const void *arg)
 {
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     response r;
     (void)arg;
     send_get(&c, "/big?bytes=1000", NULL);
@@ -1238,12 +1001,12 @@ static void bad_input(const void *arg)
 {
     const bad_case *b = arg;
     buffer req;
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     response r;
 
     buffer_init(&req, (size_t)-1);
     bad_write(&req, b);
-    conn_send(&c, buffer_begin(&req), req.len);
+    send_all(&c, buffer_begin(&req), req.len);
     buffer_release(&req);
     r = expect_response(&c, b->status, REPLY_MS);
     if (!r.closes)
@@ -1256,9 +1019,9 @@ static void bad_input(const void *arg)
 /* Half a request, then a reset: the server must drop that connection and go on. */
 static void reset_mid_request(const void *arg)
 {
-    conn a = conn_open("A");
+    conn a = open_conn("A");
     (void)arg;
-    conn_send_str(&a, "GET /big?bytes=100 HTTP/1.1\r\nHost: 12");
+    send_str(&a, "GET /big?bytes=100 HTTP/1.1\r\nHost: 12");
     sleep_ms(200);
     conn_reset(&a);
     page_served("B");
@@ -1267,11 +1030,11 @@ static void reset_mid_request(const void *arg)
 /* The client resets while the response is on its way: 8 MiB asked, 64 KiB read, RST. */
 static void reset_mid_response(const void *arg)
 {
-    conn a = conn_open("A");
+    conn a = open_conn("A");
     (void)arg;
     send_get(&a, "/big?bytes=8388608", NULL);
     while (a.len < 65536)
-        if (conn_fill(&a, time_left(REPLY_MS)) <= 0)
+        if (fill(&a, time_left(REPLY_MS)) <= 0)
             FAIL("A: less than 64 KiB of /big?bytes=8388608 came");
     conn_reset(&a);
     page_served("B");
@@ -1300,19 +1063,19 @@ static const blocker sleep_blocker = {"GET /sleep?ms=2000 HTTP/1.1\r\nHost: 127.
 static void blocks_others(const void *arg)
 {
     const blocker *k = arg;
-    conn a = conn_open("A"), b;
+    conn a = open_conn("A"), b;
     response r;
     long long t0, waited;
     int served;
 
-    conn_send_str(&a, k->request);
+    send_str(&a, k->request);
     if (k->reply_before_b) {
         r = expect_response(&a, 200, REPLY_MS);
         response_free(&r);
     }
     sleep_ms(k->delay_ms);
 
-    b = conn_open("B");
+    b = open_conn("B");
     send_get(&b, "/", NULL);
     t0 = now_ms();
     served = read_response(&b, &r, time_left(k->window_ms));
@@ -1354,7 +1117,7 @@ static void pipeline_big_slow(const void *arg)
         {Q_ECHO, 1, 0}, {Q_ICON, 0, 0}, {Q_STATS, 0, 1},
     };
     enum { N = sizeof qs / sizeof qs[0], PIECES = 40 };
-    conn c = conn_open("A");
+    conn c = open_conn("A");
     buffer more;   /* the requests behind the first, not yet sent */
     size_t piece;
     int answered = 0, pieces_during = 0;
@@ -1368,14 +1131,14 @@ static void pipeline_big_slow(const void *arg)
     piece = more.len / PIECES + 1;   /* all sent within the first 40 reads: 320 KiB of 4 MiB */
     while (answered < N) {
         response r;
-        long got = conn_fill_max(&c, 8192, time_left(REPLY_MS));
+        long got = fill_max(&c, 8192, time_left(REPLY_MS));
         if (got == 0)
             FAIL("A: the server closed the connection after %d of %d answers", answered, N);
         if (got < 0)
             FAIL("A: nothing came for %d ms after %d of %d answers", REPLY_MS, answered, N);
         if (more.len) {
             size_t k = more.len < piece ? more.len : piece;
-            conn_send(&c, buffer_begin(&more), k);
+            send_all(&c, buffer_begin(&more), k);
             buffer_consume(&more, k);
             pieces_during += answered == 0;
         }
@@ -1396,7 +1159,7 @@ static void pipeline_big_slow(const void *arg)
 static void reset_at_connect_n(int n)
 {
     for (int i = 0; i < n; i++) {
-        conn c = conn_open("R");
+        conn c = open_conn("R");
         conn_reset(&c);
         resets_early++;
     }
@@ -1418,14 +1181,14 @@ static void reset_storm_200(const void *arg)
 {
     (void)arg;
     for (int i = 0; i < 200; i++) {
-        conn c = conn_open("R");
+        conn c = open_conn("R");
         if (i % 3 == 1) {
             send_get(&c, "/big?bytes=8388608", NULL);
-            if (conn_fill(&c, time_left(REPLY_MS)) <= 0)
+            if (fill(&c, time_left(REPLY_MS)) <= 0)
                 FAIL("R: no byte of /big?bytes=8388608 came (connection %d)", i + 1);
         } else {
             if (i % 3 == 0)
-                conn_send_str(&c, "GET /big?bytes=100 HTTP/1.1\r\nHost: 12");
+                send_str(&c, "GET /big?bytes=100 HTTP/1.1\r\nHost: 12");
             resets_early++;
         }
         conn_reset(&c);
@@ -1440,20 +1203,20 @@ static void reset_storm_200(const void *arg)
  * to the server's close, and says which it was. A new connection must then be served. */
 static void close_while_sending(const void *arg)
 {
-    conn a = conn_open("A");
+    conn a = open_conn("A");
     long long total = 0;
     long got;
     (void)arg;
 
     send_get(&a, "/big?bytes=33554432", NULL);
     while (a.len < 65536)
-        if (conn_fill(&a, time_left(REPLY_MS)) <= 0)
+        if (fill(&a, time_left(REPLY_MS)) <= 0)
             FAIL("A: less than 64 KiB of /big?bytes=33554432 came");
     shutdown(a.fd, SHUT_WR);
     total = (long long)a.len;
     do {
         a.len = 0;   /* counted, not kept */
-        got = conn_fill(&a, time_left(REPLY_MS));
+        got = fill(&a, time_left(REPLY_MS));
         total += got > 0 ? got : 0;
     } while (got > 0);
     if (got < 0)
@@ -1479,7 +1242,7 @@ static void close_pipelined_20(const void *arg)
     enum { BODY = 2000000, TRIES = 20 };
     (void)arg;
     for (int i = 0; i < TRIES; i++) {
-        conn a = conn_open("A");
+        conn a = open_conn("A");
         response r;
         send_get(&a, "/big?bytes=2000000", "Connection: close\r\n");
         for (int k = 0; k < 3; k++)
@@ -1511,13 +1274,13 @@ static void big_unread_200(const void *arg)
     int probes = 0;
     (void)arg;
     need_fds(N + 8);
-    probe = conn_open("probe");
+    probe = open_conn("probe");
     base = stat_num(get_stats(&probe), "requests");
     probes++;
     for (int i = 0; i < N; i++) {
         char name[16];
         snprintf(name, sizeof name, "C%d", i);
-        cs[i] = conn_open(name);
+        cs[i] = open_conn(name);
         send_get(&cs[i], "/big?bytes=67108864", NULL);
     }
     /* Every request answered (its head queued, its body begun), then twice more, 200 ms
@@ -1552,14 +1315,14 @@ static void big_unread_200(const void *arg)
 static void half_close_big(const void *arg)
 {
     enum { BODY = 67108864 };
-    conn a = conn_open("A");
+    conn a = open_conn("A");
     long long total, want = -1;
     long got;
     (void)arg;
     send_get(&a, "/big?bytes=67108864", NULL);
     shutdown(a.fd, SHUT_WR);
     do {
-        got = conn_fill(&a, time_left(REPLY_MS));
+        got = fill(&a, time_left(REPLY_MS));
         for (size_t i = 0; want < 0 && a.len >= 4 && i <= a.len - 4; i++)
             if (memcmp(a.buf + i, "\r\n\r\n", 4) == 0)
                 want = (long long)i + 4 + BODY;
@@ -1676,9 +1439,9 @@ static void idle_1000(const void *arg)
     need_fds(IDLE);
     for (int i = 0; i < IDLE; i++) {
         snprintf(name, sizeof name, "i%d", i + 1);
-        idle[i] = conn_open(name);
+        idle[i] = open_conn(name);
     }
-    a = conn_open("A");
+    a = open_conn("A");
     for (int i = 0; i < REQUESTS; i++) {
         const query *q = &mix[i % 2];
         long long t0 = now_ms();
@@ -1736,7 +1499,7 @@ static void accept_pool_after_resets(const void *arg)
     }
     clients_start(k, N, "c");
     clients_run(k, N, REPLY_MS);
-    c = conn_open("S");
+    c = open_conn("S");
     s = get_stats(&c);
     if (stat_num(s, "accept.posted") == 0)
         finish(R_PASS, "%d connections reset at connect, then %d at once served (blocking "
@@ -1906,7 +1669,7 @@ static void ledger_zero(const void *arg)
     (void)arg;
 
     for (int probe = 1;; probe++) {
-        conn c = conn_open("probe");
+        conn c = open_conn("probe");
         response r;
         long long accepted, live, pending, lo, hi;
 

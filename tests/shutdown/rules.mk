@@ -5,14 +5,15 @@
 #   make shutdown-test              tests/shutdown/run.sh against 05-acceptex and 06-shutdown
 #   make shutdown-test HEAP_CHECK=1 the same with Wine's heap warnings on (double frees)
 #   make shutdown-test SHUTDOWN_REPEAT=50   ctrl-c-repeat 50 times instead of 10 (races)
-# The clients (idle, slowloris, slow and signalling downloads) are native C, like scenarios.
+# The clients (idle, slowloris, slow and signalling downloads) are native C over the test
+# clients' library (tests/client), like scenarios.
 
 CC_HOST ?= cc
 SHUTDOWN_TOP := $(patsubst %tests/shutdown/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
-$(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c
+$(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c $(CLIENT_DEP) | deps-cc
 	@mkdir -p $(@D)
-	$(CC_HOST) -std=c11 -O2 -g -Wall -Wextra -Werror -o $@ $<
+	$(CC_HOST) $(CLIENT_HOST_CFLAGS) -o $@ $< $(CLIENT_SRC)
 
 HEAP_CHECK ?= 0
 SHUTDOWN_REPEAT ?= 10

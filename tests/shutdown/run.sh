@@ -82,14 +82,6 @@ cleanup() {
 trap cleanup EXIT
 declare -A cell
 
-expectations() {
-    awk -v stage="$1" '
-        /^#/ || NF == 0 { next }
-        $1 == "test" { for (i = 2; i <= NF; i++) if ($i == stage) col = i; next }
-        col { print $1, $col }
-        END { if (!col) exit 1 }' "$map"
-}
-
 # --- helpers -----------------------------------------------------------------------------
 
 # bg CMD...: start CMD in the background (stdout to $BG_OUT), remember it; sets BG_PID.
@@ -583,24 +575,16 @@ t_ctrl_c_pipelined() {
 }
 
 run_stage() {
-    local plan test expect
+    local test expect
     STAGE=$1
-    if ! plan=$(expectations "$STAGE"); then
-        echo "SKIP $STAGE: no column for it in $map (the shutdown suite covers 05 and 06)"
-        return
-    fi
-    if [ ! -f "$(server_exe "$STAGE")" ]; then
-        echo "SKIP $STAGE: $(server_exe "$STAGE") is not built"
-        while read -r test expect; do cell[$test/$STAGE]=skip; done <<<"$plan"
-        return
-    fi
+    stage_plan "$map" "$STAGE" skip || return 0
     while read -r test expect; do
         [ -z "${SHUTDOWN_ONLY:-}" ] || [[ " $SHUTDOWN_ONLY " == *" $test "* ]] || expect=-
         case $expect in
             -) cell[$test/$STAGE]=- ;;
             *) "t_${test//-/_}" "$expect" ;;
         esac
-    done <<<"$plan"
+    done <<<"$PLAN"
 }
 
 print_table() {
@@ -608,7 +592,7 @@ print_table() {
     printf '\n%-22s' test
     for stage in "$@"; do printf ' %-13s' "$stage"; done
     printf '\n'
-    for test in $(awk '/^#/ || NF == 0 || $1 == "test" { next } { print $1 }' "$map"); do
+    for test in $(map_rows "$map"); do
         printf '%-22s' "$test"
         for stage in "$@"; do printf ' %-13s' "${cell[$test/$stage]:-skip}"; done
         printf '\n'

@@ -1,8 +1,8 @@
-/* portable.h - what the scenario client needs from the system, on Windows and on Linux.
+/* portable.h - what the test clients need from the system, on Windows and on Linux.
  *
- * scenarios.c is one source: Winsock on Windows (built with MSYS2 gcc, mingw-w64 or
- * Visual Studio), BSD sockets on Linux. Everything that differs between the two is
- * here, behind one name each:
+ * client.c and the programs over it (scenarios.c above all) are one source each: Winsock
+ * on Windows (built with MSYS2 gcc, mingw-w64 or Visual Studio), BSD sockets on Linux.
+ * Everything that differs between the two is here, behind one name each:
  *
  *   sock_t, NO_SOCKET            a socket (SOCKET or int), and "none"
  *   sock_startup()               WSAStartup; SIGPIPE ignored; stdout without CRLF translation
@@ -12,15 +12,16 @@
  *   sock_poll(p, n, ms)          WSAPoll or poll; an entry with fd NO_SOCKET is skipped
  *   sock_error()                 the last socket error (WSAGetLastError or errno)...
  *   sock_would_block(e) ...      ...and what it means, and its text
- *   now_ms(), sleep_ms(ms)       a monotonic clock and a pause, in milliseconds
+ *   now_us(), now_ms()           a monotonic clock, in microseconds and milliseconds
+ *   sleep_ms(ms)                 a pause
  *   watchdog_start(s, fire)      fire() after s seconds, whatever the program is doing
  *                                (alarm() on Linux, a thread on Windows)
  *   write_out(text, n)           write to stdout, safe inside a signal handler
  *   fd_limit_ensure(n, &hard)    room for n open sockets (RLIMIT_NOFILE; nothing to do
  *                                on Windows)
  *   PRINTF_LIKE(f, a)            printf-style format checking where the compiler has it */
-#ifndef SCENARIO_PORTABLE_H
-#define SCENARIO_PORTABLE_H
+#ifndef CLIENT_PORTABLE_H
+#define CLIENT_PORTABLE_H
 
 #ifdef _WIN32
 
@@ -104,14 +105,15 @@ static inline const char *sock_strerror(int e)
     return text;
 }
 
-static inline long long now_ms(void)
+static inline long long now_us(void)
 {
     static LARGE_INTEGER freq;
     LARGE_INTEGER t;
     if (!freq.QuadPart)
         QueryPerformanceFrequency(&freq);
     QueryPerformanceCounter(&t);
-    return t.QuadPart / freq.QuadPart * 1000 + t.QuadPart % freq.QuadPart * 1000 / freq.QuadPart;
+    return t.QuadPart / freq.QuadPart * 1000000
+         + t.QuadPart % freq.QuadPart * 1000000 / freq.QuadPart;
 }
 
 static inline void sleep_ms(int ms)
@@ -183,7 +185,7 @@ static inline void sock_startup(void)
 static inline int  sock_error(void) { return errno; }
 static inline int  sock_would_block(int e) { return e == EAGAIN || e == EWOULDBLOCK; }
 static inline int  sock_in_progress(int e) { return e == EINPROGRESS; }
-static inline int  sock_was_reset(int e) { return e == ECONNRESET; }
+static inline int  sock_was_reset(int e) { return e == ECONNRESET || e == EPIPE; }
 static inline int  sock_interrupted(int e) { return e == EINTR; }
 static inline void sock_close(sock_t s) { close(s); }
 
@@ -212,11 +214,11 @@ static inline const char *sock_strerror(int e)
     return strerror(e);
 }
 
-static inline long long now_ms(void)
+static inline long long now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static inline void sleep_ms(int ms)
@@ -261,6 +263,8 @@ static inline int fd_limit_ensure(unsigned long long want, unsigned long long *h
 }
 
 #endif
+
+static inline long long now_ms(void) { return now_us() / 1000; }
 
 #if defined(__MINGW32__)
 #define PRINTF_LIKE(f, a) __attribute__((format(__MINGW_PRINTF_FORMAT, f, a)))
