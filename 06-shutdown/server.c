@@ -17,7 +17,6 @@
 #include <ws2tcpip.h>
 #include <mswsock.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "app.h"
 #include "ledger.h"
@@ -168,29 +167,24 @@ static void conn_release(conn *c)
         conn_free(c);
 }
 
-/* Run fn on every started connection, under its lock, unless a thread holds that lock (a
- * handler at work: a sweep or a shutdown never waits behind one; the handler itself sees
- * `stopping`). The list's lock is let go before a conn's is taken (close_socket takes them
- * the other way round), so each is held first: it may close meanwhile, not be freed. */
+/* Run fn on every started connection, under its lock, but not on one whose lock a thread
+ * holds (a handler at work): the sweep and the shutdown never wait behind a handler, and
+ * a handler sees `stopping` itself. TryEnter never waits, so it may be taken under the
+ * list's lock; the reference keeps c alive if fn closes it. */
 static void for_each_open(void (*fn)(conn *c))
 {
-    conn **held, *c;
-    int n = 0, i;
+    conn *c, *next;
     EnterCriticalSection(&open_conns.lock);
-    held = malloc(((size_t)open_conns.count + 1) * sizeof *held);
-    for (c = open_conns.head.next; held != NULL && c != &open_conns.head; c = c->next) {
-        conn_hold(c);
-        held[n++] = c;
+    for (c = open_conns.head.next; c != &open_conns.head; c = next) {
+        next = c->next;  /* fn may take c out of the list */
+        if (TryEnterCriticalSection(&c->lock)) {
+            conn_hold(c);
+            fn(c);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);
+        }
     }
     LeaveCriticalSection(&open_conns.lock);
-    for (i = 0; i < n; i++) {
-        if (TryEnterCriticalSection(&held[i]->lock)) {
-            fn(held[i]);
-            LeaveCriticalSection(&held[i]->lock);
-        }
-        conn_release(held[i]);
-    }
-    free(held);
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
@@ -265,6 +259,13 @@ static void post_recv(conn *c)
     }
 }
 
+/* Over --budget-mb, a connection takes one read (enough to see a request and refuse it,
+ * or answer /stats) and no more, unless the body it is taking was admitted. */
+static int reading_paused(const conn *c)
+{
+    return c->reserved == 0 && c->in.len > 0 && ledger_over_budget();
+}
+
 /* After a zero-byte completion: take what is there with non-blocking recv, until
  * WSAEWOULDBLOCK or a short read says the socket is empty (one call fewer: under Wine, a
  * round trip fewer). recv's 0 is the peer's FIN. Returns 0, or recv's error. */
@@ -285,7 +286,7 @@ static DWORD read_available(conn *c)
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
         log_op(c->id, "recv took %d bytes", got);
-        if (got < READ_SIZE || (c->reserved == 0 && ledger_over_budget()))
+        if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
     }
 }
@@ -299,31 +300,15 @@ static int holding_back(const conn *c)
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
+
 /* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back or the server is over its budget (unless this
- * body was admitted: the sweep posts the read once under it). Ending, it reads on. */
+ * CLOSED, or (OPEN) requests are held back or reading is paused by the budget (the sweep
+ * posts it once under). Ending, a connection reads on: it discards. */
 static void read_more(conn *c)
 {
     if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
-        && !(c->state == CONN_OPEN
-             && (holding_back(c) || (c->reserved == 0 && ledger_over_budget()))))
+        && !(c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
         post_recv(c);
-}
-
-/* --budget-mb, before a request is answered and, for a body, at its header, before the
- * body is read: over the budget, or with no room left to reserve for the body and its
- * answer, the request is refused (503) instead. /stats is always answered: it says why. */
-static BOOL fits_budget(conn *c, const http_request *req)
-{
-    if (c->reserved > 0 || strcmp(req->path, "/stats") == 0)
-        return TRUE;
-    if (req->content_length == 0)
-        return !ledger_over_budget();
-    c->reserved = 2 * (LONG64)(req->header_len + req->content_length + READ_SIZE);
-    if (ledger_reserve(c->reserved))
-        return TRUE;
-    c->reserved = 0;
-    return FALSE;
 }
 
 static void conn_finish(conn *c, const char *why);  /* closing, below */
@@ -335,14 +320,12 @@ static void serve_requests(conn *c)
     http_request req;
     while (c->state == CONN_OPEN && !holding_back(c) && !open_conns.stopping) {
         int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
-        BOOL fits;
         response_end end;
-        if (framed == HTTP_NEED_MORE && req.header_len == 0)
-            break;  /* no whole header yet */
-        fits = fits_budget(c, &req);
-        if (framed == HTTP_NEED_MORE && fits)
-            break;  /* admitted: its body is on its way */
-        end = fits ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
+        /* --budget-mb: a body is read only once admitted at its header, or refused (503) */
+        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || app_admit(&req, &c->reserved)))
+            break;  /* the rest is on its way */
+        end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
+                  ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
         ledger_unreserve(c->reserved);  /* answered: the body and its echo are counted now */
         c->reserved = 0;
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
@@ -527,8 +510,7 @@ static DWORD WINAPI worker(LPVOID port)
 
 /* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
-    io_op  op;      /* kind OP_ACCEPT */
-    int    posted;  /* an AcceptEx is pending on it: if not, the sweep posts it again */
+    io_op  op;  /* kind OP_ACCEPT; op.posted 0: the sweep posts it again */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
@@ -553,7 +535,7 @@ static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err;
     int tries = 0;
-    a->posted = 0;
+    a->op.posted = 0;
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (a->sock == INVALID_SOCKET) {
@@ -566,7 +548,7 @@ static BOOL post_accept(accept_op *a)
         if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
                              &unused, &a->op.ov)
             || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return a->posted = TRUE;
+            return a->op.posted = TRUE;
         op_post_failed(&a->op.check, err);
     } while (err == WSAECONNRESET && ++tries < ACCEPT_TRIES);
     closesocket(a->sock);
@@ -651,7 +633,7 @@ static void refill_accept_pool(void)
     int i;
     EnterCriticalSection(&open_conns.lock);
     for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
-        if (!server.pool[i].posted)
+        if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
     LeaveCriticalSection(&open_conns.lock);
 }
@@ -698,7 +680,7 @@ static BOOL WINAPI on_console_event(DWORD event)
     if (InterlockedIncrement(&count) > 1 || ending)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (ending)
+    if (ending)  /* the process ends when this returns: let the shutdown end it first */
         WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
@@ -741,7 +723,8 @@ static int shut_down(HANDLE port, HANDLE *workers, int count)
     for_each_open(finish_for_shutdown);
     if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)opt.drain_ms) != WAIT_OBJECT_0) {
         /* 3. ...until the drain's deadline: then what is left is aborted, again and again
-         * until nothing is open (one held by a handler is reached once that returns). */
+         * until nothing is open (one held by a handler is reached once that returns), and
+         * the last completions come (ERROR_OPERATION_ABORTED, expected now). */
         log_event(0, "drain over: aborting %d connection(s)", open_conns.count);
         deadline = GetTickCount64() + CANCEL_MS;
         do
@@ -749,9 +732,8 @@ static int shut_down(HANDLE port, HANDLE *workers, int count)
         while (WaitForSingleObject(open_conns.drained, 50) == WAIT_TIMEOUT
                && GetTickCount64() < deadline);
     }
-    /* 4. The last completions (ERROR_OPERATION_ABORTED, expected now). If some never come,
-     * nothing is freed: the system may still write into that memory. */
-    if (WaitForSingleObject(open_conns.drained, CANCEL_MS) != WAIT_OBJECT_0) {
+    /* 4. If some never came, nothing is freed: the system may still write into that memory. */
+    if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
         return ledger_report(STAGE.name) | 1;
     }

@@ -6,6 +6,7 @@
 #endif
 #include <windows.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "ledger.h"
 
@@ -180,6 +181,20 @@ response_end app_respond(http_request *req, buffer *out, http_body *body)
     body->left = req->route == ROUTE_BIG && !req->head_only ? req->arg : 0;
     req->status = 200;
     return req->keep_alive ? RESPONSE_KEEP_OPEN : RESPONSE_LAST;
+}
+
+int app_admit(const http_request *req, LONG64 *reserved)
+{
+    if (*reserved > 0 || strcmp(req->path, "/stats") == 0)
+        return 1;
+    if (req->content_length == 0)
+        return !ledger_over_budget();
+    /* The body in the work buffer, then its echo in the send queue: both, for a moment. */
+    *reserved = 2 * (LONG64)(req->header_len + req->content_length);
+    if (ledger_reserve(*reserved))
+        return 1;
+    *reserved = 0;
+    return 0;
 }
 
 response_end app_refuse(http_request *req, buffer *out)
