@@ -131,7 +131,7 @@ void app_init(const stage_info *stage)
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */
 static int write_route(const http_request *req, buffer *out)
 {
-    char json[1024];
+    char json[4096];
     const unsigned char *icon;
     size_t icon_len;
     int json_len, body = !req->head_only;
