@@ -20,6 +20,9 @@ else
     . "$top/tools/wine-env.sh"
 fi
 build=${BUILD_DIR:-$top/build}              # the top Makefile's $(BUILD)
+# The debug build (the op guard and the fault switch: common/opcheck.h, common/fault.h),
+# whatever $(BUILD) is: a test that needs it starts its server with SERVER_BUILD=$debug_build.
+debug_build=${DEBUG_BUILD_DIR:-$top/build/debug}
 SCENARIOS=${SCENARIOS:-$build/tests/scenarios}
 # A Windows build of the client (.exe) runs under Wine too, on Linux.
 CLIENT_RUNNER=
@@ -32,7 +35,8 @@ fail() { echo "FAIL ${RESULT_PREFIX:-}$1: $2"; failures=$((failures + 1)); }
 # scenarios ARG...: the scenario client, bounded to 60 s.
 scenarios() { timeout -k 5 60 $CLIENT_RUNNER "$SCENARIOS" "$@"; }
 
-server_exe() { echo "$build/$1/server.exe"; }
+# server_exe STAGE: the server server_start runs: $build's, or SERVER_BUILD's when set.
+server_exe() { echo "${SERVER_BUILD:-$build}/$1/server.exe"; }
 
 # The stage's log: the server's stdout and stderr (a Wine crash report goes to either),
 # one section per start. LOG_PREFIX keeps the browser test's logs apart.
