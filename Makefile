@@ -122,10 +122,12 @@ help:
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
 	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
+	@echo "                  NAME is one of (tests/breakit/mutations):"
+	@sed -n 's/^\[\(.*\)\]$$/\1/p' tests/breakit/mutations | paste -sd' ' | fold -s -w 70 | sed 's/^/                    /'
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
-	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
+	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"
 	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
 	@echo "make win-client-test   the scenario suite driven by the Windows build of the client (Wine)"
 	@echo "make cmake-test   CMakeLists.txt (the Visual Studio path) builds every stage, and each serves"

@@ -5,7 +5,8 @@
 # tests/breakit/run.py builds each copy with those flags, so a copy is built as its stage is.
 BREAKIT_TOP := $(patsubst %tests/breakit/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(CC32)" \
-               BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)"
+               BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)" \
+               BREAKIT_DEBUG_CFLAGS="$(DEBUG_CFLAGS)"
 
 .PHONY: break-it break-it-build
 # make break-it-build BREAKIT=NAME: only build NAME's copy, without the debug guard, into
@@ -13,6 +14,6 @@ BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(
 break-it-build: | deps
 	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
 
-break-it: $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps
+break-it: $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps deps-curl
 	@rc=0; $(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT) || rc=1; \
 	$(BREAKIT_ENV) bash $(BREAKIT_TOP)tests/breakit/selftest.sh || rc=1; exit $$rc
