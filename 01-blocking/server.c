@@ -21,12 +21,16 @@
 
 #define READ_SIZE  4096   /* bytes asked of one recv */
 #define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
-#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
+#define LINGER_MS  5000   /* ...and wait at most this long for the peer's FIN */
 
 static const stage_info STAGE = {
     "01-blocking",
     "a correct blocking server: framing, full sends, keep-alive, every call checked.",
     "one connection at a time: while one client keeps its connection open, nobody else is served.",
+    "01 serves one connection at a time, and this page keeps its connection open "
+    "(keep-alive) to refresh the ledger: the four sleeps go out on other connections, "
+    "which 01 does not read until that one closes. Expect <i>stalled</i>.",
 };
 
 /*** connection ***/
@@ -69,21 +73,21 @@ static void conn_free(conn *c)
  * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
  * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
  * reset the connection was seen never to return (scenario reset-mid-response). */
-static int send_all(conn *c)
+static BOOL send_all(conn *c)
 {
     while (c->out.len > 0 || c->body.left > 0) {
         int n;
         if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
-            return -1;
+            return FALSE;
         n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
-            return -1;
+            return FALSE;
         }
         buffer_consume(&c->out, (size_t)n);
         ledger_add(&the_ledger.bytes_out, n);
     }
-    return 0;
+    return TRUE;
 }
 
 /*** receiving ***/
@@ -109,21 +113,22 @@ static int recv_some(conn *c)
 
 /*** requests ***/
 
-/* Answer every whole request at the front of the work buffer, in order.
- * Returns 1 to keep the connection, 0 to close it once all is sent, -1 to close now. */
-static int serve_requests(conn *c)
+/* Answer every whole request at the front of the work buffer, in order, each sent whole
+ * before the next is read. RESPONSE_KEEP_OPEN: read on; RESPONSE_LAST: the last one is
+ * sent, close; RESPONSE_FAILED: close now. */
+static response_end serve_requests(conn *c)
 {
     http_request req;
     while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        int keep = app_respond(&req, &c->out, &c->body);
+        response_end end = app_respond(&req, &c->out, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep < 0 || send_all(c) != 0)
-            return -1;
-        if (keep == 0)
-            return 0;
+        if (end == RESPONSE_FAILED || !send_all(c))
+            return RESPONSE_FAILED;
+        if (end == RESPONSE_LAST)
+            return end;
         buffer_consume(&c->in, req.total_len);
     }
-    return 1;
+    return RESPONSE_KEEP_OPEN;
 }
 
 /*** closing ***/
@@ -132,13 +137,16 @@ static int serve_requests(conn *c)
  * still be sending: pipelined requests, the rest of a body we refused. closesocket with
  * bytes unread makes TCP send a reset, and a reset can destroy the response before the
  * client has read it. So close as nginx does (lingering close): our FIN after the last
- * byte, then read and discard until the client's FIN, an error, or LINGER_BYTES. */
+ * byte, then read and discard until the client's FIN, an error, LINGER_BYTES or LINGER_MS
+ * (this thread serves nobody else meanwhile: a client that never closes must not hold it). */
 static void linger_close(conn *c)
 {
     char sink[READ_SIZE];
+    DWORD timeout = LINGER_MS;
     long discarded = 0;
     int n = 0;
-    if (shutdown(c->sock, SD_SEND) != 0) {
+    if (shutdown(c->sock, SD_SEND) != 0
+        || setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof timeout) != 0) {
         log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
         return;
     }
@@ -147,6 +155,8 @@ static void linger_close(conn *c)
         discarded += n;
     if (n > 0)
         log_event(c->id, "still sending after %ld bytes discarded: closing anyway", discarded);
+    else if (n < 0 && WSAGetLastError() == WSAETIMEDOUT)
+        log_event(c->id, "no FIN within %d ms: closing anyway", LINGER_MS);
 }
 
 /*** serving ***/
@@ -154,10 +164,10 @@ static void linger_close(conn *c)
 /* The whole life of one connection, on main's thread: nobody else is served meanwhile. */
 static void serve_connection(conn *c)
 {
-    int keep = 1;
-    while (keep == 1)
-        keep = recv_some(c) > 0 ? serve_requests(c) : -1;  /* a FIN or an error: close now */
-    if (keep == 0)
+    response_end end = RESPONSE_KEEP_OPEN;
+    while (end == RESPONSE_KEEP_OPEN && recv_some(c) > 0)  /* a FIN or an error: close now */
+        end = serve_requests(c);
+    if (end == RESPONSE_LAST)
         linger_close(c);
     conn_free(c);
 }
@@ -171,7 +181,7 @@ static void accept_loop(SOCKET listener)
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
         if (sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            net_accept_failed();
             continue;
         }
         ledger_add(&the_ledger.accepted, 1);

@@ -1,12 +1,13 @@
 /* 02-recv-only: the completion port arrives, for reading (C1-C4).
  *
  * main still accepts with a blocking accept(), then associates the socket with one
- * completion port (key = the connection pointer, a ULONG_PTR) and posts one WSARecv
- * with a real buffer and its own OVERLAPPED. One worker thread waits on the port and
- * reads GetQueuedCompletionStatus in its three cases before touching anything. A read
- * that completes with 0 bytes is the peer's FIN: the connection is freed then, safely,
- * because its only operation has just completed. Responses still go out with a
- * blocking send() from the worker.
+ * completion port (key = the connection pointer, a ULONG_PTR) and hands it to the one
+ * worker thread through the port; the worker posts one WSARecv at a time, with a real
+ * buffer and its own OVERLAPPED, and reads GetQueuedCompletionStatus in its cases before
+ * touching anything. A read that completes with 0 bytes is the peer's FIN: the
+ * connection is freed then, safely, because its only operation has just completed. Its
+ * life is one state that only moves forward: OPEN, LINGERING (after our FIN), CLOSED.
+ * Responses still go out with a blocking send() from the worker.
  * Limitation: a client that asks for a large response and does not read it blocks that
  * send(), and with it the only worker: every other client stalls. */
 
@@ -19,39 +20,67 @@
 #include "ledger.h"
 #include "log.h"
 #include "net.h"
+#include "opcheck.h"
 
-#define READ_SIZE  4096   /* bytes asked of one recv */
-#define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define SEND_CHUNK   65536        /* bytes offered to one send (see send_all) */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "02-recv-only",
     "a completion port and one worker: every connection has a WSARecv in flight, read right.",
     "responses go out with a blocking send(): a client that does not read its large response stalls everyone.",
+    "02's one worker runs each handler and sends each answer with a blocking send(): "
+    "the four sleeps come one after another (about 4 s). A browser reads every byte "
+    "it asks for, so it "
+    "cannot show 02's own limitation, a client that never reads: run "
+    "<code>scenarios -p PORT big-unread-blocks-others</code>.",
 };
 
 /*** connection ***/
 
+/* The read in flight. Its OVERLAPPED and its buffer belong to the system from the post
+ * until its completion is dequeued. */
+typedef struct io_op {
+    OVERLAPPED   ov;
+    buffer       data;   /* the bytes in flight: the system's until the completion */
+    op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
+} io_op;
+
+/* A connection's life, in order; it only moves forward, through set_state(). Here, with
+ * blocking sends, an answer is sent whole before the next read, so nothing is left to
+ * finish (03 has FINISHING), and CLOSED is freed at once: its one read is over. */
+typedef enum {
+    CONN_OPEN,       /* reading requests and answering them */
+    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
+    CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
+    CONN_CLOSED      /* closesocket done: freed once nothing is pending */
+} conn_state;
+
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+
 typedef struct conn {
-    OVERLAPPED recv_ov;  /* the one operation in flight: it belongs to the read */
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer out;             /* response bytes not yet sent */
-    http_body body;         /* the rest of a /big body, produced as it is sent */
-    int    lingering;       /* all sent and our FIN out: reading only to discard */
-    long   discarded;       /* bytes read and thrown away after the last request */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    conn_state state;
+    io_op      recv_op;      /* the one operation in flight: the read */
+    long       discarded;    /* bytes read and thrown away after the last request */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     out;          /* response bytes not yet sent */
+    http_body  body;         /* the rest of a /big body, produced as it is sent */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);  /* CONN_OPEN, nothing posted */
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
+    opcheck_init(&c->recv_op.check);
     /* A request is at most a header block and a body; one more read must fit behind it. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
+    buffer_init(&c->recv_op.data, READ_SIZE);
     buffer_init(&c->out, HTTP_MAX_BODY + HTTP_MAX_HEADER);  /* the largest whole response */
     ledger_add(&the_ledger.live_connections, 1);
     return c;
@@ -59,13 +88,25 @@ static conn *conn_new(SOCKET sock, long id)
 
 static void conn_free(conn *c)
 {
-    closesocket(c->sock);
     buffer_release(&c->in);
+    buffer_release(&c->recv_op.data);
     buffer_release(&c->out);
+    opcheck_free(&c->recv_op.check);
     ledger_add(&the_ledger.live_connections, -1);
-    log_event(c->id, "closed");
+    log_event(c->id, "freed");
     free(c);
 }
+
+/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
+ * forward only, so a connection is never reopened nor closed twice. */
+static void set_state(conn *c, conn_state next, const char *why)
+{
+    opcheck_state(c->id, c->state, next, state_names);
+    log_event(c->id, "%s -> %s: %s", state_names[c->state], state_names[next], why);
+    c->state = next;
+}
+
+static void close_socket(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -73,121 +114,128 @@ static void conn_free(conn *c)
  * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
  * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
  * reset the connection was seen never to return (scenario reset-mid-response). */
-static int send_all(conn *c)
+static BOOL send_all(conn *c)
 {
     while (c->out.len > 0 || c->body.left > 0) {
         int n;
         if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
-            return -1;
+            return FALSE;
         n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
-            return -1;
+            return FALSE;
         }
         buffer_consume(&c->out, (size_t)n);
         ledger_add(&the_ledger.bytes_out, n);
     }
-    return 0;
+    return TRUE;
 }
 
 /*** receiving ***/
 
-/* Post one read into the tail of the work buffer. Its result is not here: it comes out of
- * the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
- * means no completion will come, so the caller cleans up. 0 posted, -1 not. */
-static int post_recv(conn *c)
+/* Post one read into the op's own buffer. Its result is not here: it comes out of the
+ * port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
+ * means no completion will come: the connection is closed. */
+static void post_recv(conn *c)
 {
     WSABUF wsabuf;
     DWORD flags = 0;
-    char *room = buffer_reserve(&c->in, READ_SIZE);
-    if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
-        return -1;
-    wsabuf.buf = room;
+    wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
-    ZeroMemory(&c->recv_ov, sizeof c->recv_ov);
-    ledger_add(&the_ledger.posted[OP_RECV], 1);
-    /* Log first: once posted, the completion may be handled (and c freed) at once. */
-    log_op(c->id, "recv posted");
-    if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_ov, NULL) == SOCKET_ERROR
-        && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
-        return -1;
+    if (wsabuf.buf == NULL) {
+        close_socket(c, "no memory to read");
+        return;
     }
-    return 0;
+    ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
+    op_posted(&c->recv_op.check, OP_RECV, c->id, wsabuf.len);
+    if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
+        && WSAGetLastError() != WSA_IO_PENDING) {
+        op_post_failed(&c->recv_op.check, (DWORD)WSAGetLastError());
+        close_socket(c, "WSARecv failed");
+    }
 }
 
 /*** requests ***/
 
-/* Answer every whole request at the front of the work buffer, in order.
- * Returns 1 to keep the connection, 0 to close it once all is sent, -1 to close now. */
-static int serve_requests(conn *c)
+static void conn_finish(conn *c, const char *why);  /* closing, below */
+
+/* Answer the whole requests at the front of the work buffer, in order, each sent whole
+ * (blocking) before the next. A request that arrived in pieces waits for the rest. */
+static void serve_requests(conn *c)
 {
     http_request req;
-    while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        int keep = app_respond(&req, &c->out, &c->body);
+    while (c->state == CONN_OPEN
+           && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        response_end end = app_respond(&req, &c->out, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep < 0 || send_all(c) != 0)
-            return -1;
-        if (keep == 0)
-            return 0;
-        buffer_consume(&c->in, req.total_len);
+        if (end == RESPONSE_FAILED || !send_all(c))
+            close_socket(c, "the answer could not be sent");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        else
+            buffer_consume(&c->in, req.total_len);
     }
-    return 1;
 }
 
 /*** closing ***/
 
-/* We end the connection, and the client may still be sending: a closesocket now would
- * reset it and could destroy the response (01's lingering close). Our FIN follows the
- * last blocking send; the discarding is done by the read that stays posted: each of its
- * completions throws its bytes away, until the peer's FIN, an error or LINGER_BYTES. */
-static int linger(conn *c)
+/* The end: closesocket, CLOSED; the worker frees the connection (its read is over). */
+static void close_socket(conn *c, const char *why)
+{
+    closesocket(c->sock);
+    set_state(c, CONN_CLOSED, why);
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status). The last
+ * answer is sent already; our FIN follows it, and the read stays posted to throw away
+ * what still comes, until the peer's FIN: a closesocket with bytes unread would reset
+ * the connection and could destroy the answer before the client has read it. */
+static void conn_finish(conn *c, const char *why)
 {
     if (shutdown(c->sock, SD_SEND) != 0) {
         log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        return -1;
+        close_socket(c, "shutdown failed");
+        return;
     }
-    c->lingering = 1;
-    buffer_release(&c->in);  /* nothing more will be answered */
-    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    return 0;
+    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    set_state(c, CONN_LINGERING, why);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES. */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES)
+        close_socket(c, "the peer goes on sending after the last answer");
 }
 
 /*** completions ***/
 
-/* A read is over. Its buffer is ours again; nothing else is in flight on this connection. */
+/* A read is over: its bytes are in the op's buffer; 0 bytes is the peer's FIN. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
-    int keep;
-    if (err != 0) {  /* failed, whatever the code: this operation is over */
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
-        conn_free(c);
+        close_socket(c, "recv failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_RECV], 1);
-    log_op(c->id, "recv completed %lu bytes", bytes);
     if (bytes == 0) {  /* a read with a buffer that returns 0 bytes: the peer's FIN */
-        log_event(c->id, "peer closed (FIN)");
-        conn_free(c);
+        close_socket(c, c->state == CONN_OPEN ? "the peer's FIN" : "the peer's FIN after ours");
         return;
     }
     ledger_add(&the_ledger.bytes_in, bytes);
-    if (c->lingering) {  /* the bytes stay uncommitted: the next read reuses their room */
-        if ((c->discarded += (long)bytes) > LINGER_BYTES) {
-            log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
-            conn_free(c);
-        } else if (post_recv(c) != 0) {
-            conn_free(c);
-        }
-        return;
-    }
-    buffer_commit(&c->in, bytes);
-    keep = serve_requests(c);
-    /* Keep reading: for the next request, or (lingering) to discard until the FIN. */
-    if (keep < 0 || (keep == 0 && linger(c) != 0) || post_recv(c) != 0)
-        conn_free(c);
+    buffer_commit(&c->recv_op.data, bytes);  /* the op's buffer is ours again: take its bytes */
+    if (buffer_append(&c->in, buffer_begin(&c->recv_op.data), bytes) != 0)
+        close_socket(c, "no room for what came");  /* cannot happen: 413/431 come first */
+    buffer_consume(&c->recv_op.data, bytes);
+    if (c->state == CONN_OPEN)
+        serve_requests(c);
+    else if (c->state == CONN_LINGERING)
+        discard_input(c);
+    if (c->state != CONN_CLOSED)
+        post_recv(c);  /* for the next request, or (lingering) to discard until the FIN */
 }
 
 static DWORD WINAPI worker(LPVOID port)
@@ -197,19 +245,31 @@ static DWORD WINAPI worker(LPVOID port)
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         OVERLAPPED *ov = NULL;
+        conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+        if (ov == NULL && !ok) {  /* nothing was dequeued: the wait itself failed */
             log_error(0, err, "GetQueuedCompletionStatus failed");
             return 1;
         }
-        /* An operation completed, successfully or not: now the key may be used. */
-        on_recv_completed((conn *)key, bytes, err);
+        c = (conn *)key;  /* something was dequeued, successfully or not: now the key is good */
+        if (ov == NULL) {  /* main's packet: a new connection, whose first read is ours */
+            post_recv(c);
+        } else {  /* the read is over, whatever its outcome */
+            op_dequeued(&c->recv_op.check, bytes, err);
+            on_recv_completed(c, bytes, err);
+        }
+        if (c->state == CONN_CLOSED)
+            conn_free(c);  /* its one operation is over: nothing can touch it now */
     }
 }
 
 /*** accepting ***/
 
+/* main accepts; the worker does the rest. A new connection is handed to it through the
+ * port (PostQueuedCompletionStatus, key = the connection, no OVERLAPPED), so every call
+ * on the socket is made by the thread that may close it: a socket must never be closed
+ * while another thread is inside a call on it. */
 static void accept_loop(SOCKET listener, HANDLE port)
 {
     long next_id = 1;
@@ -217,7 +277,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
         if (sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            net_accept_failed();
             continue;
         }
         ledger_add(&the_ledger.accepted, 1);
@@ -229,13 +289,12 @@ static void accept_loop(SOCKET listener, HANDLE port)
         }
         log_event(c->id, "accepted");
         /* The same call that created the port associates the socket with it. */
-        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL) {
-            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL
+            || !PostQueuedCompletionStatus(port, 0, (ULONG_PTR)c, NULL)) {
+            log_error(c->id, GetLastError(), "handing the connection to the port failed");
+            close_socket(c, "not started");
             conn_free(c);
-            continue;
         }
-        if (post_recv(c) != 0)
-            conn_free(c);
     }
 }
 

@@ -1,13 +1,13 @@
 /* 03-recv-send: WSASend becomes overlapped too; a read and a send in flight at once (C5-C8).
  *
  * Each operation has its own context, io_op: an OVERLAPPED (first), its kind, its
- * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD finds
- * the io_op and its kind says whether a read or a send completed: nothing is guessed.
- * Responses wait in a send queue; one WSASend is in flight at a time and a short
- * completion posts the rest; while responses pile up, the connection stops reading
- * (the peer waits in TCP: backpressure). Every post is counted in pending_ops; closing
- * cancels what is in flight, and the connection is freed only when it is closing and
- * the last of its completions has come out of the port, whatever error it carries.
+ * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD (Windows'
+ * container_of) finds the io_op, and its kind says whether a read or a send completed.
+ * Responses wait in a send queue; one WSASend is in flight at a time, and a short one is
+ * followed by the rest. A connection's life is one state that only moves forward,
+ * OPEN -> FINISHING -> LINGERING -> CLOSED; every post is counted in pending_ops, and the
+ * connection is freed once it is CLOSED and the last of its completions has come out of
+ * the port, whatever error that completion carries.
  * Limitation: one worker thread; a request whose handler blocks (/sleep) holds everyone. */
 
 /*** stage ***/
@@ -21,57 +21,67 @@
 #include "net.h"
 #include "opcheck.h"
 
-#define READ_SIZE   4096         /* bytes asked of one recv */
-#define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "03-recv-send",
     "overlapped sends: one io_op per operation, a send queue, and a pending count that says when to free.",
     "one worker thread: while one request's handler blocks (/sleep), nobody else is served.",
+    "03 sends overlapped: the ledger keeps refreshing during the download "
+    "(send.pending is 1 while a send is in flight). Its limitation shows here: one "
+    "worker runs one handler at a time, so the four sleeps take about 4 s.",
 };
 
 /*** connection ***/
 
-typedef enum { IO_RECV, IO_SEND } io_kind;
-
 /* One posted operation. The OVERLAPPED and the memory it points at belong to the
  * system from the post until its completion is dequeued: one io_op per operation. */
 typedef struct io_op {
-    OVERLAPPED   ov;    /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    io_kind      kind;
+    OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
+    op_kind      kind;   /* OP_RECV or OP_SEND: which one the port handed back */
+    int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;
-    buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
-    op_check     check; /* make DEBUG=1: posted/completed/freed checked (common/opcheck.h) */
+    buffer       data;   /* the bytes in flight: the system's until the completion */
+    op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
+/* A connection's life, in order; it only moves forward, through set_state(). */
+typedef enum {
+    CONN_OPEN,       /* reading requests and answering them */
+    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
+    CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
+    CONN_CLOSED      /* closesocket done: freed once nothing is pending */
+} conn_state;
+
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+
 typedef struct conn {
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    io_op  recv_op;         /* at most one read in flight... */
-    io_op  send_op;         /* ...and at most one send */
-    int    pending_ops;     /* posted and not yet dequeued: free only at 0 */
-    int    receiving;       /* a WSARecv is in flight */
-    int    sending;         /* a WSASend is in flight */
-    int    closing;         /* closesocket done; waiting for pending_ops to reach 0 */
-    int    close_after_send;/* no more requests: close once the send queue is empty */
-    int    lingering;       /* all sent and our FIN out: reading only to discard */
-    long   discarded;       /* bytes read and thrown away after the last request */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer send_queue;      /* responses waiting for the send in flight to finish */
-    http_body body;         /* the rest of a /big body, produced as the queue drains */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    conn_state state;
+    io_op      recv_op;      /* at most one read in flight... */
+    io_op      send_op;      /* ...and at most one send */
+    int        pending_ops;  /* posted and not yet dequeued: free only when CLOSED and 0 */
+    int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
+    long       discarded;    /* bytes read and thrown away after the last request */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     send_queue;   /* responses waiting for the send in flight to finish */
+    http_body  body;         /* the rest of a /big body, produced as the queue drains */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);  /* CONN_OPEN, nothing posted */
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
-    c->recv_op.kind = IO_RECV;
+    c->recv_op.kind = OP_RECV;
     c->recv_op.conn = c;
-    c->send_op.kind = IO_SEND;
+    c->send_op.kind = OP_SEND;
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
@@ -79,6 +89,7 @@ static conn *conn_new(SOCKET sock, long id)
      * The queue takes one more whole response (/echo's is the largest) while under
      * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
+    buffer_init(&c->recv_op.data, READ_SIZE);
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
@@ -88,6 +99,7 @@ static conn *conn_new(SOCKET sock, long id)
 static void conn_free(conn *c)
 {
     buffer_release(&c->in);
+    buffer_release(&c->recv_op.data);
     buffer_release(&c->send_queue);
     buffer_release(&c->send_op.data);
     opcheck_free(&c->recv_op.check);
@@ -97,224 +109,247 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Start closing, or go on closing: cancel what is in flight, then closesocket (the Windows
- * order: Winsock closes gracefully only with no read pending, and under Wine closesocket
- * alone leaves pending a send the peer does not read); free the connection once the last
- * pending completion has been dequeued. Nothing touches c after that. */
-static void conn_close(conn *c)
+/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
+ * forward only, so a connection is never reopened nor closed twice. */
+static void set_state(conn *c, conn_state next, const char *why)
 {
-    if (!c->closing) {
-        c->closing = 1;
-        if (c->pending_ops > 0)
-            CancelIoEx((HANDLE)c->sock, NULL);
-        closesocket(c->sock);
-        log_event(c->id, "closed, %d operation(s) still pending", c->pending_ops);
-    }
-    if (c->pending_ops == 0)
-        conn_free(c);
+    opcheck_state(c->id, c->state, next, state_names);
+    log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
+              why, c->recv_op.posted + c->send_op.posted);
+    c->state = next;
 }
+
+static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the send queue, topped up with the next
- * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
- * 0 posted or nothing to send, -1 failed (no completion will come). */
-static int post_send(conn *c)
+ * what a short send left in the op, else the send queue, topped up with the next piece of
+ * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
+ * that fails means no completion will come: the connection is aborted. */
+static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
     WSABUF wsabuf;
-    if (c->sending)
-        return 0;
+    if (op->posted || c->state == CONN_CLOSED)
+        return;
     if (op->data.len == 0) {
-        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
-            return -1;
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0) {
+            conn_abort(c, "no room for the body");
+            return;
+        }
         buffer_swap(&op->data, &c->send_queue);
     }
     if (op->data.len == 0)
-        return 0;
+        return;
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)min(op->data.len, SEND_MAX);
     ZeroMemory(&op->ov, sizeof op->ov);
-    c->sending = 1;
+    op->posted = 1;
     c->pending_ops++;
-    opcheck_post(&op->check, c->id, "send");
-    ledger_add(&the_ledger.posted[OP_SEND], 1);
-    log_op(c->id, "send posted %lu bytes", wsabuf.len);
+    op_posted(&op->check, OP_SEND, c->id, wsabuf.len);
     if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
-        opcheck_done(&op->check);
-        c->sending = 0;
+        op_post_failed(&op->check, (DWORD)WSAGetLastError());
+        op->posted = 0;
         c->pending_ops--;
-        return -1;
+        conn_abort(c, "WSASend failed");
     }
-    return 0;
 }
 
 /*** receiving ***/
 
-/* Post one read into the tail of the work buffer. Its result is not here: it comes out of
- * the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
- * means no completion will come, so the caller cleans up. 0 posted, -1 not. */
-static int post_recv(conn *c)
+/* Post one read into the op's own buffer, not the work buffer: requests are answered and
+ * consumed from that one while the read is in flight. Its result is not here: it comes
+ * out of the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any
+ * other error means no completion will come: the connection is aborted. */
+static void post_recv(conn *c)
 {
     WSABUF wsabuf;
     DWORD flags = 0;
-    char *room = buffer_reserve(&c->in, READ_SIZE);
-    if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
-        return -1;
-    wsabuf.buf = room;
+    wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
+    if (wsabuf.buf == NULL) {
+        conn_abort(c, "no memory to read");
+        return;
+    }
     ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
-    c->receiving = 1;
+    c->recv_op.posted = 1;
     c->pending_ops++;
-    opcheck_post(&c->recv_op.check, c->id, "recv");
-    ledger_add(&the_ledger.posted[OP_RECV], 1);
-    /* Log first: once posted, the completion may be handled (and c freed) at once. */
-    log_op(c->id, "recv posted");
+    op_posted(&c->recv_op.check, OP_RECV, c->id, wsabuf.len);
     if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
-        opcheck_done(&c->recv_op.check);
-        c->receiving = 0;
+        op_post_failed(&c->recv_op.check, (DWORD)WSAGetLastError());
+        c->recv_op.posted = 0;
         c->pending_ops--;
-        return -1;
+        conn_abort(c, "WSARecv failed");
     }
-    return 0;
 }
 
 /*** requests ***/
 
+/* Answered requests wait in the queue: while it is full, or a body is being produced, the
+ * next request is held back and nothing more is read (the peer waits in TCP). */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back. Ending, a connection reads on: it discards. */
+static void read_more(conn *c)
+{
+    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
+        && !(c->state == CONN_OPEN && holding_back(c)))
+        post_recv(c);
+}
+
+static void conn_finish(conn *c, const char *why);  /* closing, below */
+
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
-static int serve_requests(conn *c)
+ * queue, and start sending. A request that arrived in pieces waits for the rest. */
+static void serve_requests(conn *c)
 {
     http_request req;
-    int keep = 1;
-    while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
-            keep = 2;
-            break;
-        }
-        keep = app_respond(&req, &c->send_queue, &c->body);
+    while (c->state == CONN_OPEN && !holding_back(c)
+           && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        response_end end = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep == 1)
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        else
             buffer_consume(&c->in, req.total_len);
     }
-    if (keep < 0 || post_send(c) != 0)
-        return -1;
-    return keep;
+    /* A FIN ends the requests, not the answers: once all it sent is answered, finish. */
+    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
+        conn_finish(c, "the peer's FIN, and all it sent is answered");
+    post_send(c);
 }
 
 /*** closing ***/
 
-/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
- * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
- * with its bytes unread would reset the connection, and could destroy the response. */
-static void close_when_sent(conn *c)
+/* The last step of either end: closesocket, CLOSED. What is still posted completes with
+ * an error and is only counted; the worker frees the connection after the last of it. */
+static void close_socket(conn *c, const char *why)
 {
-    c->close_after_send = 1;
-    if (c->sending || c->lingering)
-        return;
-    c->lingering = 1;
-    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-    if (!c->receiving && post_recv(c) != 0)
-        conn_close(c);
+    closesocket(c->sock);
+    set_state(c, CONN_CLOSED, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (close_when_sent posts the next read). */
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
+ * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+ * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+static void conn_abort(conn *c, const char *why)
+{
+    static const struct linger reset = {1, 0};
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->recv_op.posted || c->send_op.posted)
+        CancelIoEx((HANDLE)c->sock, NULL);
+    setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
+    close_socket(c, why);
+}
+
+/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
+ * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
+ * read and discard until it comes, for closing with bytes unread would reset the
+ * connection and could destroy the answer before the client has read it. */
+static void finish_sending(conn *c)
+{
+    post_send(c);
+    if (c->state != CONN_FINISHING || c->send_op.posted)
+        return;  /* still sending: the send completion comes back here */
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        conn_abort(c, "shutdown failed");
+    } else if (c->peer_fin) {
+        close_socket(c, "all sent, our FIN after the peer's");
+    } else {
+        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        read_more(c);
+    }
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    set_state(c, CONN_FINISHING, why);
+    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    finish_sending(c);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
-    if (c->discarded > LINGER_BYTES) {
-        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
-        conn_close(c);
-    } else if (c->lingering && post_recv(c) != 0) {
-        conn_close(c);
-    }
+    if (c->discarded > LINGER_BYTES)
+        conn_abort(c, "the peer goes on sending after the last answer");
+    else if (c->state == CONN_LINGERING && c->peer_fin)
+        close_socket(c, "the peer's FIN after ours");
 }
 
 /*** completions ***/
 
-/* After a completion that leaves the connection open: answer what is whole, then read
- * more. While requests are held back the connection does not read: a peer that pipelines
- * faster than it reads waits in TCP (backpressure); the send completion calls this again. */
-static void serve_then_read(conn *c)
-{
-    switch (serve_requests(c)) {
-    case 1:
-        if (!c->receiving && post_recv(c) != 0)
-            conn_close(c);
-        break;
-    case 2:
-        break;
-    case 0:
-        close_when_sent(c);
-        break;
-    default:
-        conn_close(c);
-    }
-}
-
+/* A read is over: its bytes are in the op's buffer; 0 bytes is the peer's FIN. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->pending_ops--;
-    c->receiving = 0;
-    if (err != 0) {  /* failed, whatever the code: this operation is over */
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
-        conn_close(c);
+        conn_abort(c, "recv failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_RECV], 1);
-    log_op(c->id, "recv completed %lu bytes", bytes);
-    if (c->closing) {  /* completed before the cancel reached it: still only to be counted */
-        conn_close(c);
-        return;
-    }
-    if (bytes == 0) {  /* the peer's FIN: it sends no more. Lingering, that is the end we
-                        * wait for; otherwise this stage closes at once, and a response still
-                        * being sent is lost, on Windows as under Wine (06 answers first). */
-        log_event(c->id, "peer closed (FIN)");
-        conn_close(c);
-        return;
-    }
-    buffer_commit(&c->in, bytes);
+    if (bytes == 0)  /* a read with a buffer that returns 0 bytes: the peer's FIN */
+        c->peer_fin = 1;
     ledger_add(&the_ledger.bytes_in, bytes);
-    if (c->close_after_send)
-        discard_input(c);
+    buffer_commit(&c->recv_op.data, bytes);  /* the op's buffer is ours again: take its bytes */
+    if (buffer_append(&c->in, buffer_begin(&c->recv_op.data), bytes) != 0)
+        conn_abort(c, "no room for what came");  /* cannot happen: 413/431 come first */
+    buffer_consume(&c->recv_op.data, bytes);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->state == CONN_OPEN)
+        serve_requests(c);
     else
-        serve_then_read(c);
+        discard_input(c);
+    read_more(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->pending_ops--;
-    c->sending = 0;
     if (err != 0) {
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
         log_error(c->id, err, "send failed");
-        conn_close(c);
+        conn_abort(c, "send failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_SEND], 1);
-    log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0)
-        conn_close(c);
-    else if (!c->close_after_send)
-        serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
-    else if (!c->sending)
-        close_when_sent(c);  /* all sent: now the lingering close */
+    if (c->state == CONN_OPEN)
+        serve_requests(c);  /* held-back requests go on; it posts the next send */
+    else
+        finish_sending(c);
+    read_more(c);
+}
+
+/* Every completion comes here, whatever its outcome. Once we have closed the connection,
+ * a completion (our own cancel's error, or one that beat it) is only counted. */
+static void on_completed(io_op *op, DWORD bytes, DWORD err)
+{
+    conn *c = op->conn;
+    op->posted = 0;
+    c->pending_ops--;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (op->kind == OP_RECV)
+        on_recv_completed(c, bytes, err);
+    else
+        on_send_completed(c, bytes, err);
 }
 
 static DWORD WINAPI worker(LPVOID port)
@@ -324,25 +359,33 @@ static DWORD WINAPI worker(LPVOID port)
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         OVERLAPPED *ov = NULL;
-        io_op *op;
+        conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+        if (ov == NULL && !ok) {  /* nothing was dequeued: the wait itself failed */
             log_error(0, err, "GetQueuedCompletionStatus failed");
             return 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read or send. */
-        op = CONTAINING_RECORD(ov, io_op, ov);
-        opcheck_done(&op->check);
-        if (op->kind == IO_RECV)
-            on_recv_completed(op->conn, bytes, err);
-        else
-            on_send_completed(op->conn, bytes, err);
+        if (ov == NULL) {  /* main's packet: a new connection, whose first read is ours */
+            c = (conn *)key;
+            read_more(c);
+        } else {  /* the OVERLAPPED names the operation; its kind says read or send */
+            io_op *op = CONTAINING_RECORD(ov, io_op, ov);
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;
+            on_completed(op, bytes, err);
+        }
+        if (c->state == CONN_CLOSED && c->pending_ops == 0)
+            conn_free(c);  /* its last completion is out: nothing can touch it now */
     }
 }
 
 /*** accepting ***/
 
+/* main accepts; the worker does the rest. A new connection is handed to it through the
+ * port (PostQueuedCompletionStatus, key = the connection, no OVERLAPPED), so every call
+ * on the socket is made by the thread that may close it: a socket must never be closed
+ * while another thread is inside a call on it. */
 static void accept_loop(SOCKET listener, HANDLE port)
 {
     long next_id = 1;
@@ -350,7 +393,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
         if (sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            net_accept_failed();
             continue;
         }
         ledger_add(&the_ledger.accepted, 1);
@@ -362,13 +405,12 @@ static void accept_loop(SOCKET listener, HANDLE port)
         }
         log_event(c->id, "accepted");
         /* The same call that created the port associates the socket with it. */
-        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL) {
-            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
-            conn_close(c);
-            continue;
+        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL
+            || !PostQueuedCompletionStatus(port, 0, (ULONG_PTR)c, NULL)) {
+            log_error(c->id, GetLastError(), "handing the connection to the port failed");
+            conn_abort(c, "not started");
+            conn_free(c);
         }
-        if (post_recv(c) != 0)
-            conn_close(c);
     }
 }
 

@@ -3,10 +3,10 @@
  * Any worker may dequeue any completion, and it may do so before the WSARecv or WSASend
  * that posted it has even returned on another thread. So each connection has a lock
  * (every field and buffer is touched only under it) and a reference count instead of
- * pending_ops: 1 while it is open, plus 1 per posted operation, plus 1 for a thread
- * working on it from outside a completion. Whichever thread drops the last reference
- * frees it, once, after leaving the lock. State is written before posting; after
- * posting, nothing of the connection is touched unless a reference is held.
+ * pending_ops: 1 until it is CLOSED, plus 1 per posted operation (main's hand-over is
+ * one). Whichever thread drops the last reference frees it, once, after leaving the
+ * lock. State is written before posting; after posting, nothing of the connection is
+ * touched unless a reference is held.
  * Limitation: accepts still come from a blocking accept() in main, one at a time, and
  * every idle connection holds a read buffer. */
 
@@ -21,8 +21,9 @@
 #include "net.h"
 #include "opcheck.h"
 
-#define READ_SIZE   4096         /* bytes asked of one recv */
-#define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
@@ -31,52 +32,61 @@ static const stage_info STAGE = {
     "wakes at most as many workers as its concurrency value (0: one per processor) while "
     "others block in handlers; Wine does not enforce that limit.",
     "accepts come one at a time from a blocking accept() in main, and every idle connection holds a read buffer.",
+    "04's workers run the four sleeps side by side: about 1 s. Its limitation needs "
+    "more connections than a browser opens (about 6 per server): run "
+    "<code>scenarios -p PORT idle-1000</code> and watch buffer_bytes here.",
 };
 
 /*** connection ***/
 
-typedef enum { IO_RECV, IO_SEND } io_kind;
-
 /* One posted operation. The OVERLAPPED and the memory it points at belong to the
  * system from the post until its completion is dequeued: one io_op per operation. */
 typedef struct io_op {
-    OVERLAPPED   ov;    /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    io_kind      kind;
+    OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
+    op_kind      kind;   /* OP_RECV or OP_SEND: which one the port handed back */
+    int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;
-    buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
-    op_check     check; /* make DEBUG=1: posted/completed/freed checked (common/opcheck.h) */
+    buffer       data;   /* the bytes in flight: the system's until the completion */
+    op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
+/* A connection's life, in order; it only moves forward, through set_state(). */
+typedef enum {
+    CONN_OPEN,       /* reading requests and answering them */
+    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
+    CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
+    CONN_CLOSED      /* closesocket done: freed once nothing is pending */
+} conn_state;
+
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+
 typedef struct conn {
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    io_op  recv_op;         /* at most one read in flight... */
-    io_op  send_op;         /* ...and at most one send */
-    CRITICAL_SECTION lock;  /* held while anything below, or an op's buffer, is touched */
-    volatile LONG refs;     /* 1 while open + 1 per posted operation + 1 per helping thread */
-    int    receiving;       /* a WSARecv is in flight */
-    int    sending;         /* a WSASend is in flight */
-    int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* no more requests: close once the send queue is empty */
-    int    lingering;       /* all sent and our FIN out: reading only to discard */
-    long   discarded;       /* bytes read and thrown away after the last request */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer send_queue;      /* responses waiting for the send in flight to finish */
-    http_body body;         /* the rest of a /big body, produced as the queue drains */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    conn_state state;
+    io_op      recv_op;      /* at most one read in flight... */
+    io_op      send_op;      /* ...and at most one send */
+    CRITICAL_SECTION lock;   /* held while anything here, or an op's buffer, is touched */
+    volatile LONG refs;      /* 1 until CLOSED + 1 per posted operation: free at 0 */
+    int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
+    long       discarded;    /* bytes read and thrown away after the last request */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     send_queue;   /* responses waiting for the send in flight to finish */
+    http_body  body;         /* the rest of a /big body, produced as the queue drains */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);  /* CONN_OPEN, nothing posted */
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
-    c->refs = 1;  /* open */
+    c->refs = 1;  /* not CLOSED */
     InitializeCriticalSection(&c->lock);
-    c->recv_op.kind = IO_RECV;
+    c->recv_op.kind = OP_RECV;
     c->recv_op.conn = c;
-    c->send_op.kind = IO_SEND;
+    c->send_op.kind = OP_SEND;
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
@@ -84,6 +94,7 @@ static conn *conn_new(SOCKET sock, long id)
      * The queue takes one more whole response (/echo's is the largest) while under
      * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
+    buffer_init(&c->recv_op.data, READ_SIZE);
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
@@ -93,6 +104,7 @@ static conn *conn_new(SOCKET sock, long id)
 static void conn_free(conn *c)
 {
     buffer_release(&c->in);
+    buffer_release(&c->recv_op.data);
     buffer_release(&c->send_queue);
     buffer_release(&c->send_op.data);
     opcheck_free(&c->recv_op.check);
@@ -103,234 +115,265 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* A reference for an operation about to be posted, or for a thread about to work on c. */
+/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
+ * forward only, so a connection is never reopened nor closed twice. */
+static void set_state(conn *c, conn_state next, const char *why)
+{
+    opcheck_state(c->id, c->state, next, state_names);
+    log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
+              why, c->recv_op.posted + c->send_op.posted);
+    c->state = next;
+}
+
+/* A reference for an operation about to be posted. */
 static void conn_hold(conn *c)
 {
     InterlockedIncrement(&c->refs);
 }
 
-/* Drop one. Whichever thread drops the last frees c, exactly once. Never under c's lock:
- * the lock lives in the memory being freed. */
+/* Drop one. Whichever thread drops the last frees c, exactly once. Never the last under
+ * c's lock: the lock lives in the memory being freed. */
 static void conn_release(conn *c)
 {
     if (InterlockedDecrement(&c->refs) == 0)
         conn_free(c);
 }
 
-/* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight, then closesocket (03's order), and drop the open reference.
- * The pending completions drop theirs. */
-static void conn_close(conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    if (c->receiving || c->sending)
-        CancelIoEx((HANDLE)c->sock, NULL);
-    closesocket(c->sock);
-    log_event(c->id, "closed, %d operation(s) still pending", c->receiving + c->sending);
-    conn_release(c);
-}
+static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the send queue, topped up with the next
- * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
- * 0 posted or nothing to send, -1 failed (no completion will come). */
-static int post_send(conn *c)
+ * what a short send left in the op, else the send queue, topped up with the next piece of
+ * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
+ * that fails means no completion will come: the connection is aborted. */
+static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
     WSABUF wsabuf;
-    if (c->sending)
-        return 0;
+    if (op->posted || c->state == CONN_CLOSED)
+        return;
     if (op->data.len == 0) {
-        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
-            return -1;
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0) {
+            conn_abort(c, "no room for the body");
+            return;
+        }
         buffer_swap(&op->data, &c->send_queue);
     }
     if (op->data.len == 0)
-        return 0;
+        return;
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)min(op->data.len, SEND_MAX);
     ZeroMemory(&op->ov, sizeof op->ov);
     /* Everything the completion will read is written before the post: it may run on
      * another thread before WSASend returns (it waits for our lock, then reads this). */
-    c->sending = 1;
+    op->posted = 1;
     conn_hold(c);
-    opcheck_post(&op->check, c->id, "send");
-    ledger_add(&the_ledger.posted[OP_SEND], 1);
-    log_op(c->id, "send posted %lu bytes", wsabuf.len);
+    op_posted(&op->check, OP_SEND, c->id, wsabuf.len);
     if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
-        opcheck_done(&op->check);
-        c->sending = 0;
+        op_post_failed(&op->check, (DWORD)WSAGetLastError());
+        op->posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSASend failed");
     }
-    return 0;
 }
 
 /*** receiving ***/
 
-/* Post one read into the tail of the work buffer. Its result is not here: it comes out of
- * the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
- * means no completion will come, so the caller cleans up. 0 posted, -1 not. */
-static int post_recv(conn *c)
+/* Post one read into the op's own buffer, not the work buffer: requests are answered and
+ * consumed from that one while the read is in flight. Its result is not here: it comes
+ * out of the port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any
+ * other error means no completion will come: the connection is aborted. */
+static void post_recv(conn *c)
 {
     WSABUF wsabuf;
     DWORD flags = 0;
-    char *room = buffer_reserve(&c->in, READ_SIZE);
-    if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
-        return -1;
-    wsabuf.buf = room;
+    wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
+    if (wsabuf.buf == NULL) {
+        conn_abort(c, "no memory to read");
+        return;
+    }
     ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
-    c->receiving = 1;
+    c->recv_op.posted = 1;
     conn_hold(c);
-    opcheck_post(&c->recv_op.check, c->id, "recv");
-    ledger_add(&the_ledger.posted[OP_RECV], 1);
-    log_op(c->id, "recv posted");
+    op_posted(&c->recv_op.check, OP_RECV, c->id, wsabuf.len);
     if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
-        opcheck_done(&c->recv_op.check);
-        c->receiving = 0;
+        op_post_failed(&c->recv_op.check, (DWORD)WSAGetLastError());
+        c->recv_op.posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSARecv failed");
     }
-    return 0;
 }
 
 /*** requests ***/
 
+/* Answered requests wait in the queue: while it is full, or a body is being produced, the
+ * next request is held back and nothing more is read (the peer waits in TCP). */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back. Ending, a connection reads on: it discards. */
+static void read_more(conn *c)
+{
+    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
+        && !(c->state == CONN_OPEN && holding_back(c)))
+        post_recv(c);
+}
+
+static void conn_finish(conn *c, const char *why);  /* closing, below */
+
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
-static int serve_requests(conn *c)
+ * queue, and start sending. A request that arrived in pieces waits for the rest. */
+static void serve_requests(conn *c)
 {
     http_request req;
-    int keep = 1;
-    while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
-            keep = 2;
-            break;
-        }
-        keep = app_respond(&req, &c->send_queue, &c->body);
+    while (c->state == CONN_OPEN && !holding_back(c)
+           && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        response_end end = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep == 1)
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        else
             buffer_consume(&c->in, req.total_len);
     }
-    if (keep < 0 || post_send(c) != 0)
-        return -1;
-    return keep;
+    /* A FIN ends the requests, not the answers: once all it sent is answered, finish. */
+    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
+        conn_finish(c, "the peer's FIN, and all it sent is answered");
+    post_send(c);
 }
 
 /*** closing ***/
 
-/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
- * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
- * with its bytes unread would reset the connection, and could destroy the response. */
-static void close_when_sent(conn *c)
+/* The last step of either end: closesocket, CLOSED, and the reference of "not CLOSED"
+ * goes (never the last: the caller holds one). What is still posted completes with an
+ * error and is only counted; the last to drop its reference frees the connection. */
+static void close_socket(conn *c, const char *why)
 {
-    c->close_after_send = 1;
-    if (c->sending || c->lingering)
-        return;
-    c->lingering = 1;
-    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-    if (!c->receiving && post_recv(c) != 0)
-        conn_close(c);
+    closesocket(c->sock);
+    set_state(c, CONN_CLOSED, why);
+    conn_release(c);
 }
 
-/* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (close_when_sent posts the next read). */
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
+ * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+ * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+static void conn_abort(conn *c, const char *why)
+{
+    static const struct linger reset = {1, 0};
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->recv_op.posted || c->send_op.posted)
+        CancelIoEx((HANDLE)c->sock, NULL);
+    setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
+    close_socket(c, why);
+}
+
+/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
+ * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
+ * read and discard until it comes, for closing with bytes unread would reset the
+ * connection and could destroy the answer before the client has read it. */
+static void finish_sending(conn *c)
+{
+    post_send(c);
+    if (c->state != CONN_FINISHING || c->send_op.posted)
+        return;  /* still sending: the send completion comes back here */
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        conn_abort(c, "shutdown failed");
+    } else if (c->peer_fin) {
+        close_socket(c, "all sent, our FIN after the peer's");
+    } else {
+        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        read_more(c);
+    }
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    set_state(c, CONN_FINISHING, why);
+    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    finish_sending(c);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
-    if (c->discarded > LINGER_BYTES) {
-        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
-        conn_close(c);
-    } else if (c->lingering && post_recv(c) != 0) {
-        conn_close(c);
-    }
+    if (c->discarded > LINGER_BYTES)
+        conn_abort(c, "the peer goes on sending after the last answer");
+    else if (c->state == CONN_LINGERING && c->peer_fin)
+        close_socket(c, "the peer's FIN after ours");
 }
 
 /*** completions ***/
 
-/* After a completion that leaves the connection open: answer what is whole, then read
- * more. While requests are held back the connection does not read: a peer that pipelines
- * faster than it reads waits in TCP (backpressure); the send completion calls this again. */
-static void serve_then_read(conn *c)
-{
-    switch (serve_requests(c)) {
-    case 1:
-        if (!c->receiving && post_recv(c) != 0)
-            conn_close(c);
-        break;
-    case 2:
-        break;
-    case 0:
-        close_when_sent(c);
-        break;
-    default:
-        conn_close(c);
-    }
-}
-
-/* The completion handlers run under c's lock; the worker drops the op's reference after. */
+/* A read is over: its bytes are in the work buffer; 0 bytes is the peer's FIN. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->receiving = 0;
-    if (err != 0) {  /* failed, whatever the code: this operation is over */
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
-        conn_close(c);
+        conn_abort(c, "recv failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_RECV], 1);
-    log_op(c->id, "recv completed %lu bytes", bytes);
-    if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
-        return;
-    if (bytes == 0) {  /* the peer's FIN: it sends no more. Lingering, that is the end we
-                        * wait for; otherwise this stage closes at once, and a response still
-                        * being sent is lost, on Windows as under Wine (06 answers first). */
-        log_event(c->id, "peer closed (FIN)");
-        conn_close(c);
-        return;
-    }
-    buffer_commit(&c->in, bytes);
+    if (bytes == 0)  /* a read with a buffer that returns 0 bytes: the peer's FIN */
+        c->peer_fin = 1;
     ledger_add(&the_ledger.bytes_in, bytes);
-    if (c->close_after_send)
-        discard_input(c);
+    buffer_commit(&c->recv_op.data, bytes);  /* the op's buffer is ours again: take its bytes */
+    if (buffer_append(&c->in, buffer_begin(&c->recv_op.data), bytes) != 0)
+        conn_abort(c, "no room for what came");  /* cannot happen: 413/431 come first */
+    buffer_consume(&c->recv_op.data, bytes);
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->state == CONN_OPEN)
+        serve_requests(c);
     else
-        serve_then_read(c);
+        discard_input(c);
+    read_more(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->sending = 0;
     if (err != 0) {
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
         log_error(c->id, err, "send failed");
-        conn_close(c);
+        conn_abort(c, "send failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_SEND], 1);
-    log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0)
-        conn_close(c);
-    else if (!c->close_after_send)
-        serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
-    else if (!c->sending)
-        close_when_sent(c);  /* all sent: now the lingering close */
+    if (c->state == CONN_OPEN)
+        serve_requests(c);  /* held-back requests go on; it posts the next send */
+    else
+        finish_sending(c);
+    read_more(c);
+}
+
+/* Every completion comes here, whatever its outcome, under the connection's lock. Once we
+ * have closed it, a completion (our own cancel's error, or one that beat it) is only
+ * counted; the worker drops the operation's reference after. */
+static void on_completed(io_op *op, DWORD bytes, DWORD err)
+{
+    conn *c = op->conn;
+    op->posted = 0;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (op->kind == OP_RECV)
+        on_recv_completed(c, bytes, err);
+    else
+        on_send_completed(c, bytes, err);
 }
 
 static DWORD WINAPI worker(LPVOID port)
@@ -340,30 +383,35 @@ static DWORD WINAPI worker(LPVOID port)
         DWORD bytes = 0;
         ULONG_PTR key = 0;
         OVERLAPPED *ov = NULL;
-        io_op *op;
         conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+        if (ov == NULL && !ok) {  /* nothing was dequeued: the wait itself failed */
             log_error(0, err, "GetQueuedCompletionStatus failed");
             return 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read or send. */
-        op = CONTAINING_RECORD(ov, io_op, ov);
-        opcheck_done(&op->check);
-        c = op->conn;  /* alive: this operation's reference is still held */
-        EnterCriticalSection(&c->lock);
-        if (op->kind == IO_RECV)
-            on_recv_completed(c, bytes, err);
-        else
-            on_send_completed(c, bytes, err);
+        if (ov == NULL) {  /* main's packet: a new connection, whose first read is ours */
+            c = (conn *)key;
+            EnterCriticalSection(&c->lock);
+            read_more(c);
+        } else {  /* the OVERLAPPED names the operation; its kind says read or send */
+            io_op *op = CONTAINING_RECORD(ov, io_op, ov);
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;  /* alive: this operation's reference is still held */
+            EnterCriticalSection(&c->lock);
+            on_completed(op, bytes, err);
+        }
         LeaveCriticalSection(&c->lock);
-        conn_release(c);  /* the operation's reference: this may free c */
+        conn_release(c);  /* the operation's (or the packet's) reference: this may free c */
     }
 }
 
 /*** accepting ***/
 
+/* main accepts; the worker does the rest. A new connection is handed to it through the
+ * port (PostQueuedCompletionStatus, key = the connection, no OVERLAPPED), so every call
+ * on the socket is made by the thread that may close it: a socket must never be closed
+ * while another thread is inside a call on it. */
 static void accept_loop(SOCKET listener, HANDLE port)
 {
     long next_id = 1;
@@ -371,7 +419,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
         if (sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "accept failed");
+            net_accept_failed();
             continue;
         }
         ledger_add(&the_ledger.accepted, 1);
@@ -382,19 +430,14 @@ static void accept_loop(SOCKET listener, HANDLE port)
             continue;
         }
         log_event(c->id, "accepted");
-        /* Our own reference: once the read is posted, a worker may see the peer close and
-         * drop the open one before we have left the lock. */
-        conn_hold(c);
-        EnterCriticalSection(&c->lock);
+        conn_hold(c);  /* the packet's: from PostQueuedCompletionStatus on, c is the worker's */
         /* The same call that created the port associates the socket with it. */
-        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL) {
-            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
-            conn_close(c);
-        } else if (post_recv(c) != 0) {
-            conn_close(c);
+        if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL
+            || !PostQueuedCompletionStatus(port, 0, (ULONG_PTR)c, NULL)) {
+            log_error(c->id, GetLastError(), "handing the connection to the port failed");
+            conn_abort(c, "not started");
+            conn_release(c);
         }
-        LeaveCriticalSection(&c->lock);
-        conn_release(c);
     }
 }
 

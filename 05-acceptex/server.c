@@ -22,9 +22,11 @@
 #include "net.h"
 #include "opcheck.h"
 
-#define READ_SIZE   4096         /* bytes asked of one recv */
-#define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
+#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
@@ -32,52 +34,62 @@ static const stage_info STAGE = {
     "a pool of AcceptEx requests on the port (no accept thread), and zero-byte reads: an idle "
     "connection holds no buffer.",
     "Ctrl+C ends it at once, with operations pending and nothing accounted.",
+    "05 holds no read buffer for an idle connection: buffer_bytes stays near 0 while "
+    "<code>scenarios -p PORT idle-1000</code> runs. Its limitation is Ctrl+C: press it "
+    "in the server's console and it dies with operations pending, unaccounted; a "
+    "browser cannot show that.",
 };
 
 /*** connection ***/
 
-typedef enum { IO_RECV, IO_SEND, IO_ACCEPT } io_kind;
-
 /* One posted operation. The OVERLAPPED and the memory it points at belong to the
  * system from the post until its completion is dequeued: one io_op per operation. */
 typedef struct io_op {
-    OVERLAPPED   ov;    /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    io_kind      kind;
-    struct conn *conn;  /* NULL for an accept: there is no connection yet */
-    buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
-    op_check     check; /* make DEBUG=1: posted/completed/freed checked (common/opcheck.h) */
+    OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
+    op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
+    int          posted; /* from the post until its completion is dequeued */
+    struct conn *conn;   /* NULL for an accept: there is no connection yet */
+    buffer       data;   /* send: the bytes in flight (untouchable until the completion) */
+    op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
+/* A connection's life, in order; it only moves forward, through set_state(). */
+typedef enum {
+    CONN_OPEN,       /* reading requests and answering them */
+    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
+    CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
+    CONN_CLOSED      /* closesocket done: freed once nothing is pending */
+} conn_state;
+
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+
 typedef struct conn {
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    io_op  recv_op;         /* at most one read in flight... */
-    io_op  send_op;         /* ...and at most one send */
-    CRITICAL_SECTION lock;  /* held while anything below, or an op's buffer, is touched */
-    volatile LONG refs;     /* 1 while open + 1 per posted operation + 1 per helping thread */
-    int    receiving;       /* a WSARecv is in flight */
-    int    sending;         /* a WSASend is in flight */
-    int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* no more requests: close once the send queue is empty */
-    int    lingering;       /* all sent and our FIN out: reading only to discard */
-    long   discarded;       /* bytes read and thrown away after the last request */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer send_queue;      /* responses waiting for the send in flight to finish */
-    http_body body;         /* the rest of a /big body, produced as the queue drains */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    conn_state state;
+    io_op      recv_op;      /* at most one read in flight... */
+    io_op      send_op;      /* ...and at most one send */
+    CRITICAL_SECTION lock;   /* held while anything here, or an op's buffer, is touched */
+    volatile LONG refs;      /* 1 until CLOSED + 1 per posted operation + 1 per starter */
+    int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
+    long       discarded;    /* bytes read and thrown away after the last request */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     send_queue;   /* responses waiting for the send in flight to finish */
+    http_body  body;         /* the rest of a /big body, produced as the queue drains */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);  /* CONN_OPEN, nothing posted */
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
-    c->refs = 1;  /* open */
+    c->refs = 1;  /* not CLOSED */
     InitializeCriticalSection(&c->lock);
-    c->recv_op.kind = IO_RECV;
+    c->recv_op.kind = OP_RECV;
     c->recv_op.conn = c;
-    c->send_op.kind = IO_SEND;
+    c->send_op.kind = OP_SEND;
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
@@ -104,77 +116,71 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* A reference for an operation about to be posted, or for a thread about to work on c. */
+/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
+ * forward only, so a connection is never reopened nor closed twice. */
+static void set_state(conn *c, conn_state next, const char *why)
+{
+    opcheck_state(c->id, c->state, next, state_names);
+    log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
+              why, c->recv_op.posted + c->send_op.posted);
+    c->state = next;
+}
+
+/* A reference for an operation about to be posted, or for a thread starting c. */
 static void conn_hold(conn *c)
 {
     InterlockedIncrement(&c->refs);
 }
 
-/* Drop one. Whichever thread drops the last frees c, exactly once. Never under c's lock:
- * the lock lives in the memory being freed. */
+/* Drop one. Whichever thread drops the last frees c, exactly once. Never the last under
+ * c's lock: the lock lives in the memory being freed. */
 static void conn_release(conn *c)
 {
     if (InterlockedDecrement(&c->refs) == 0)
         conn_free(c);
 }
 
-/* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight, then closesocket (03's order), and drop the open reference.
- * The pending completions drop theirs. */
-static void conn_close(conn *c)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    if (c->receiving || c->sending)
-        CancelIoEx((HANDLE)c->sock, NULL);
-    closesocket(c->sock);
-    log_event(c->id, "closed, %d operation(s) still pending", c->receiving + c->sending);
-    conn_release(c);
-}
+static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the send queue, topped up with the next
- * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
- * 0 posted or nothing to send, -1 failed (no completion will come). */
-static int post_send(conn *c)
+ * what a short send left in the op, else the send queue, topped up with the next piece of
+ * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
+ * that fails means no completion will come: the connection is aborted. */
+static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
     WSABUF wsabuf;
-    if (c->sending)
-        return 0;
+    if (op->posted || c->state == CONN_CLOSED)
+        return;
     if (op->data.len == 0) {
-        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
-            return -1;
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0) {
+            conn_abort(c, "no room for the body");
+            return;
+        }
         buffer_swap(&op->data, &c->send_queue);
     }
     if (op->data.len == 0) {  /* nothing to send: hold no send buffer meanwhile */
         buffer_release(&op->data);
         buffer_release(&c->send_queue);
-        return 0;
+        return;
     }
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)min(op->data.len, SEND_MAX);
     ZeroMemory(&op->ov, sizeof op->ov);
     /* Everything the completion will read is written before the post: it may run on
      * another thread before WSASend returns (it waits for our lock, then reads this). */
-    c->sending = 1;
+    op->posted = 1;
     conn_hold(c);
-    opcheck_post(&op->check, c->id, "send");
-    ledger_add(&the_ledger.posted[OP_SEND], 1);
-    log_op(c->id, "send posted %lu bytes", wsabuf.len);
+    op_posted(&op->check, OP_SEND, c->id, wsabuf.len);
     if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
-        opcheck_done(&op->check);
-        c->sending = 0;
+        op_post_failed(&op->check, (DWORD)WSAGetLastError());
+        op->posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSASend failed");
     }
-    return 0;
 }
 
 /*** receiving ***/
@@ -182,8 +188,8 @@ static int post_send(conn *c)
 /* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result is not here: it comes out of the port
  * (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error means
- * no completion will come, so the caller cleans up. 0 posted, -1 not. */
-static int post_recv(conn *c)
+ * no completion will come: the connection is aborted. */
+static void post_recv(conn *c)
 {
     static char nothing[1];
     WSABUF wsabuf;
@@ -193,179 +199,203 @@ static int post_recv(conn *c)
     wsabuf.buf = nothing;
     wsabuf.len = 0;
     ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
-    c->receiving = 1;
+    c->recv_op.posted = 1;
     conn_hold(c);
-    opcheck_post(&c->recv_op.check, c->id, "recv");
-    ledger_add(&the_ledger.posted[OP_RECV], 1);
-    log_op(c->id, "recv posted");
+    op_posted(&c->recv_op.check, OP_RECV, c->id, wsabuf.len);
     if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
-        opcheck_done(&c->recv_op.check);
-        c->receiving = 0;
+        op_post_failed(&c->recv_op.check, (DWORD)WSAGetLastError());
+        c->recv_op.posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSARecv failed");
     }
-    return 0;
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
  * WSAEWOULDBLOCK or a short read says the socket is empty (one call fewer: under Wine, a
- * round trip fewer). 1: bytes taken, or none yet; 0: the peer's FIN; -1: failed. */
-static int read_available(conn *c)
+ * round trip fewer). recv's 0 is the peer's FIN. Returns 0, or recv's error. */
+static DWORD read_available(conn *c)
 {
-    int total = 0;
     for (;;) {
         char *room = buffer_reserve(&c->in, READ_SIZE);
         int got;
         if (room == NULL)  /* full: what is there is answered before reading on */
-            return total > 0 ? 1 : -1;
+            return 0;
         got = recv(c->sock, room, READ_SIZE, 0);
-        if (got == SOCKET_ERROR) {
-            if (WSAGetLastError() == WSAEWOULDBLOCK)
-                return 1;
-            log_error(c->id, (DWORD)WSAGetLastError(), "recv failed");
-            return -1;
+        if (got == SOCKET_ERROR)
+            return WSAGetLastError() == WSAEWOULDBLOCK ? 0 : (DWORD)WSAGetLastError();
+        if (got == 0) {  /* the peer's FIN */
+            c->peer_fin = 1;
+            return 0;
         }
-        if (got == 0)  /* FIN; what came before it is answered first */
-            return total > 0 ? 1 : 0;
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
         log_op(c->id, "recv took %d bytes", got);
-        total += got;
         if (got < READ_SIZE)
-            return 1;
+            return 0;
     }
 }
 
 /*** requests ***/
 
+/* Answered requests wait in the queue: while it is full, or a body is being produced, the
+ * next request is held back and nothing more is read (the peer waits in TCP). */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back. Ending, a connection reads on: it discards. */
+static void read_more(conn *c)
+{
+    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
+        && !(c->state == CONN_OPEN && holding_back(c)))
+        post_recv(c);
+}
+
+static void conn_finish(conn *c, const char *why);  /* closing, below */
+
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
-static int serve_requests(conn *c)
+ * queue, and start sending. A request that arrived in pieces waits for the rest. */
+static void serve_requests(conn *c)
 {
     http_request req;
-    int keep = 1;
-    while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
-            keep = 2;
-            break;
-        }
-        keep = app_respond(&req, &c->send_queue, &c->body);
+    while (c->state == CONN_OPEN && !holding_back(c)
+           && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+        response_end end = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep == 1)
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        else
             buffer_consume(&c->in, req.total_len);
     }
-    if (keep < 0 || post_send(c) != 0)
-        return -1;
-    return keep;
+    /* A FIN ends the requests, not the answers: once all it sent is answered, finish. */
+    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
+        conn_finish(c, "the peer's FIN, and all it sent is answered");
+    post_send(c);
 }
 
 /*** closing ***/
 
-/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
- * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
- * with its bytes unread would reset the connection, and could destroy the response. */
-static void close_when_sent(conn *c)
+/* The last step of either end: closesocket, CLOSED, and the reference of "not CLOSED"
+ * goes (never the last: the caller holds one). What is still posted completes with an
+ * error and is only counted; the last to drop its reference frees the connection. */
+static void close_socket(conn *c, const char *why)
 {
-    c->close_after_send = 1;
-    if (c->sending || c->lingering)
-        return;
-    c->lingering = 1;
-    log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-    if (!c->receiving && post_recv(c) != 0)
-        conn_close(c);
+    closesocket(c->sock);
+    set_state(c, CONN_CLOSED, why);
+    conn_release(c);
 }
 
-/* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (close_when_sent posts the next read). */
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
+ * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+ * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+static void conn_abort(conn *c, const char *why)
+{
+    static const struct linger reset = {1, 0};
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->recv_op.posted || c->send_op.posted)
+        CancelIoEx((HANDLE)c->sock, NULL);
+    setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
+    close_socket(c, why);
+}
+
+/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
+ * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
+ * read and discard until it comes, for closing with bytes unread would reset the
+ * connection and could destroy the answer before the client has read it. */
+static void finish_sending(conn *c)
+{
+    post_send(c);
+    if (c->state != CONN_FINISHING || c->send_op.posted)
+        return;  /* still sending: the send completion comes back here */
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        conn_abort(c, "shutdown failed");
+    } else if (c->peer_fin) {
+        close_socket(c, "all sent, our FIN after the peer's");
+    } else {
+        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        read_more(c);
+    }
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    set_state(c, CONN_FINISHING, why);
+    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    finish_sending(c);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
-    if (c->discarded > LINGER_BYTES) {
-        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
-        conn_close(c);
-    } else if (c->lingering && post_recv(c) != 0) {
-        conn_close(c);
-    }
+    if (c->discarded > LINGER_BYTES)
+        conn_abort(c, "the peer goes on sending after the last answer");
+    else if (c->state == CONN_LINGERING && c->peer_fin)
+        close_socket(c, "the peer's FIN after ours");
 }
 
 /*** completions ***/
 
-/* After a completion that leaves the connection open: answer what is whole, then read
- * more. While requests are held back the connection does not read: a peer that pipelines
- * faster than it reads waits in TCP (backpressure); the send completion calls this again. */
-static void serve_then_read(conn *c)
-{
-    switch (serve_requests(c)) {
-    case 1:
-        if (!c->receiving && post_recv(c) != 0)
-            conn_close(c);
-        break;
-    case 2:
-        break;
-    case 0:
-        close_when_sent(c);
-        break;
-    default:
-        conn_close(c);
-    }
-}
-
-/* The completion handlers run under c's lock; the worker drops the op's reference after. */
+/* A zero-byte read is over: something came, data or the FIN; recv says which. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->receiving = 0;
-    if (err != 0) {  /* failed, whatever the code: this operation is over */
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
+    (void)bytes;  /* 0, whatever came */
+    if (err == 0)
+        err = read_available(c);
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
-        conn_close(c);
+        conn_abort(c, "recv failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_RECV], 1);
-    log_op(c->id, "recv completed %lu bytes: data or FIN, recv will say", bytes);
-    if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
-        return;
-    switch (read_available(c)) {
-    case 0:  /* the peer's FIN: lingering, the end; otherwise closing at once loses a
-              * response still being sent, on Windows too (06 answers first) */
-        log_event(c->id, "peer closed (FIN)");
-        conn_close(c);
-        return;
-    case -1:
-        conn_close(c);
-        return;
-    }
-    if (c->close_after_send)
-        discard_input(c);
+    if (c->state == CONN_OPEN)
+        serve_requests(c);
     else
-        serve_then_read(c);
+        discard_input(c);
+    read_more(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->sending = 0;
     if (err != 0) {
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
         log_error(c->id, err, "send failed");
-        conn_close(c);
+        conn_abort(c, "send failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_SEND], 1);
-    log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0)
-        conn_close(c);
-    else if (!c->close_after_send)
-        serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
-    else if (!c->sending)
-        close_when_sent(c);  /* all sent: now the lingering close */
+    if (c->state == CONN_OPEN)
+        serve_requests(c);  /* held-back requests go on; it posts the next send */
+    else
+        finish_sending(c);
+    read_more(c);
+}
+
+/* Every completion comes here, whatever its outcome, under the connection's lock. Once we
+ * have closed it, a completion (our own cancel's error, or one that beat it) is only
+ * counted; the worker drops the operation's reference after. */
+static void on_completed(io_op *op, DWORD bytes, DWORD err)
+{
+    conn *c = op->conn;
+    op->posted = 0;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (op->kind == OP_RECV)
+        on_recv_completed(c, bytes, err);
+    else
+        on_send_completed(c, bytes, err);
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -385,19 +415,16 @@ static DWORD WINAPI worker(LPVOID port)
             log_error(0, err, "GetQueuedCompletionStatus failed");
             return 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read or send. */
+        /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
-        opcheck_done(&op->check);
-        if (op->kind == IO_ACCEPT) {  /* the listener's: no connection, no lock yet */
+        op_dequeued(&op->check, bytes, err);
+        if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, err);
             continue;
         }
         c = op->conn;  /* alive: this operation's reference is still held */
         EnterCriticalSection(&c->lock);
-        if (op->kind == IO_RECV)
-            on_recv_completed(c, bytes, err);
-        else
-            on_send_completed(c, bytes, err);
+        on_completed(op, bytes, err);
         LeaveCriticalSection(&c->lock);
         conn_release(c);  /* the operation's reference: this may free c */
     }
@@ -407,7 +434,7 @@ static DWORD WINAPI worker(LPVOID port)
 
 /* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
-    io_op  op;  /* kind IO_ACCEPT */
+    io_op  op;  /* kind OP_ACCEPT */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
@@ -422,34 +449,35 @@ static struct {
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. 0 posted, -1 not (no completion comes). */
-static int post_accept(accept_op *a)
+ * connect and say nothing would hold the pool. AcceptEx can fail at once with
+ * WSAECONNRESET (a client connected and reset before it was accepted): the socket is
+ * still unused, so it is tried again. TRUE posted, FALSE not (no completion comes). */
+static BOOL post_accept(accept_op *a)
 {
-    DWORD unused;
-    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    DWORD unused, err;
+    int tries = 0;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (a->sock == INVALID_SOCKET) {
         log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-        return -1;
+        return FALSE;
     }
-    ZeroMemory(&a->op.ov, sizeof a->op.ov);
-    opcheck_post(&a->op.check, 0, "accept");
-    ledger_add(&the_ledger.posted[OP_ACCEPT], 1);
-    log_op(0, "accept posted");
-    if (!server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                          &unused, &a->op.ov)
-        && WSAGetLastError() != ERROR_IO_PENDING) {
-        log_error(0, (DWORD)WSAGetLastError(), "AcceptEx failed");
-        ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
-        opcheck_done(&a->op.check);
-        closesocket(a->sock);
-        return -1;
-    }
-    return 0;
+    do {
+        ZeroMemory(&a->op.ov, sizeof a->op.ov);
+        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                             &unused, &a->op.ov)
+            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+            return TRUE;
+        op_post_failed(&a->op.check, err);
+    } while (err == WSAECONNRESET && ++tries < ACCEPT_TRIES);
+    closesocket(a->sock);
+    return FALSE;
 }
 
 /* The accepted socket becomes a connection: it takes the listener's properties (without
- * SO_UPDATE_ACCEPT_CONTEXT, getpeername and shutdown fail on it), goes non-blocking for
- * read_available, joins the port and posts its first (zero-byte) read. */
+ * SO_UPDATE_ACCEPT_CONTEXT, getpeername and setsockopt fail on it), goes non-blocking
+ * for read_available, joins the port and posts its first (zero-byte) read. */
 static void start_connection(accept_op *a)
 {
     char peer[32];
@@ -472,14 +500,14 @@ static void start_connection(accept_op *a)
     }
     log_event(c->id, "accepted from %s", peer);
     /* Our own reference: once the read is posted, a worker may see the peer close and
-     * drop the open one before we have left the lock. */
+     * drop the last other one before we have left the lock. */
     conn_hold(c);
     EnterCriticalSection(&c->lock);
     if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
         log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
-        conn_close(c);
-    } else if (post_recv(c) != 0) {
-        conn_close(c);
+        conn_abort(c, "not started");
+    } else {
+        read_more(c);
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
@@ -490,20 +518,17 @@ static void on_accept_completed(io_op *op, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
     if (err != 0) {  /* e.g. the client reset before the accept completed */
-        ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
         log_error(0, err, "accept failed");
         closesocket(a->sock);
     } else {
-        ledger_add(&the_ledger.completed[OP_ACCEPT], 1);
-        log_op(0, "accept completed");
         start_connection(a);
     }
-    if (post_accept(a) != 0)
+    if (!post_accept(a))
         log_event(0, "the accept pool is one request short");
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
-static int start_accepting(SOCKET listener, HANDLE port, int count)
+/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
     accept_op *pool;
     int i;
@@ -512,18 +537,18 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
         || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
-        return -1;
+        return FALSE;
     }
     pool = calloc((size_t)count, sizeof *pool);
     if (pool == NULL)
-        return -1;
+        return FALSE;
     for (i = 0; i < count; i++) {
-        pool[i].op.kind = IO_ACCEPT;
+        pool[i].op.kind = OP_ACCEPT;
         opcheck_init(&pool[i].op.check);
-        if (post_accept(&pool[i]) != 0)
-            return -1;
+        if (!post_accept(&pool[i]))
+            return FALSE;
     }
-    return 0;
+    return TRUE;
 }
 
 /*** main ***/
@@ -554,7 +579,7 @@ int main(int argc, char **argv)
         }
         CloseHandle(thread);  /* never joined: the process ends with them (06 joins) */
     }
-    if (start_accepting(listener, port, opt.accepts) != 0)
+    if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
     Sleep(INFINITE);  /* the workers do everything now; 06 waits here for Ctrl+C */

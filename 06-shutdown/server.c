@@ -1,11 +1,15 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
  *
- * Ctrl+C, Ctrl+Break or a console close: stop accepting (close the listener); let the
- * responses in flight finish for up to --drain-ms (a second Ctrl+C or a console close cuts
- * that short); cancel the rest; wait until nothing is pending; a quit packet per worker;
- * free, print the final ledger (all zero), exit 0. A peer's FIN ends its requests, not
- * their answers. main's sweep, over the new list of open connections, closes what makes
- * no progress (idle, a stuck send, a lingering close) and refills the accept pool. */
+ * Ctrl+C or Ctrl+Break: stop accepting (close the listener); finish every connection
+ * (idle ones at once, busy ones once their answers are sent) for up to --drain-ms (a
+ * second Ctrl+C, a console close or a system shutdown cut that short); abort the rest;
+ * wait until nothing is pending; a quit packet per worker; free, print the final ledger
+ * (all zero), exit 0. main's sweep, over the list of open connections, ends what makes no
+ * progress: idle (finish), a send the peer does not read, a FIN that never comes (abort).
+ * --budget-mb bounds the buffers of all connections: over it requests get 503, and a body
+ * that would not fit is refused at its header. Threads: the workers, main (the sweep,
+ * then the shutdown), the console handler. Lock order: a connection's, then the list's.
+ * A connection is freed by whoever drops its last reference. */
 
 /*** stage ***/
 
@@ -20,59 +24,70 @@
 #include "net.h"
 #include "opcheck.h"
 
-#define READ_SIZE   4096         /* bytes asked of one recv */
-#define ADDR_SPACE  (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define QUEUE_HIGH  (64 * 1024)  /* answer no more requests while this much waits to be sent */
-#define LINGER_MS   5000         /* a lingering close waits this long at most for the FIN */
-#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
+#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
+#define LINGER_MS    5000         /* ...and wait at most this long for the peer's FIN */
+#define CANCEL_MS    3000         /* the shutdown's cancel: Windows ends a closing console at 5 s */
 
 static const stage_info STAGE = {
     "06-shutdown",
-    "a FIN is answered, not cut; nothing waits without bound; Ctrl+C drains to a zero ledger.",
+    "Ctrl+C drains to a zero ledger; nothing waits without bound; memory stays within --budget-mb.",
     "none of the earlier ones; it is a lesson to copy from, not a product.",
+    "06 ends gracefully: press Ctrl+C in the server's console; this page's ledger "
+    "stops answering, and the console prints the final ledger, every count zero.",
 };
 
 /*** connection ***/
 
-typedef enum { IO_RECV, IO_SEND, IO_ACCEPT } io_kind;
-
 /* One posted operation. The OVERLAPPED and the memory it points at belong to the
  * system from the post until its completion is dequeued: one io_op per operation. */
 typedef struct io_op {
-    OVERLAPPED   ov;    /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    io_kind      kind;
-    struct conn *conn;  /* NULL for an accept: there is no connection yet */
-    buffer       data;  /* send: the bytes in flight (untouchable until the completion) */
-    op_check     check; /* make DEBUG=1: posted/completed/freed checked (common/opcheck.h) */
+    OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
+    op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
+    int          posted; /* from the post until its completion is dequeued */
+    struct conn *conn;   /* NULL for an accept: there is no connection yet */
+    buffer       data;   /* send: the bytes in flight (untouchable until the completion) */
+    op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
+/* A connection's life, in order; it only moves forward, through set_state(). */
+typedef enum {
+    CONN_OPEN,       /* reading requests and answering them */
+    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
+    CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
+    CONN_CLOSED      /* closesocket done: freed once nothing is pending */
+} conn_state;
+
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+
 typedef struct conn {
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    io_op  recv_op;         /* at most one read in flight... */
-    io_op  send_op;         /* ...and at most one send */
-    CRITICAL_SECTION lock;  /* held while anything below, or an op's buffer, is touched */
-    volatile LONG refs;     /* 1 while open + 1 per posted operation + 1 per helping thread */
-    int    receiving;       /* a WSARecv is in flight */
-    int    sending;         /* a WSASend is in flight */
-    int    closing;         /* closesocket done; the open reference is dropped */
-    int    close_after_send;/* no more requests: close once the send queue is empty */
-    int    lingering;       /* all sent and our FIN out: reading only to discard */
-    int    peer_fin;        /* the peer's FIN came: answer what it sent, read no more */
-    long   discarded;       /* bytes read and thrown away after the last request */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer send_queue;      /* responses waiting for the send in flight to finish */
-    http_body body;         /* the rest of a /big body, produced as the queue drains */
-    ULONGLONG last_progress;/* GetTickCount64() at accept, send posted or completed, FIN sent */
-    struct conn *prev, *next; /* in open_conns while open */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    conn_state state;
+    io_op      recv_op;      /* at most one read in flight... */
+    io_op      send_op;      /* ...and at most one send */
+    CRITICAL_SECTION lock;   /* held while anything here, or an op's buffer, is touched */
+    volatile LONG refs;      /* 1 until CLOSED + 1 per posted operation + 1 per helper */
+    int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
+    long       discarded;    /* bytes read and thrown away after the last request */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     send_queue;   /* responses waiting for the send in flight to finish */
+    http_body  body;         /* the rest of a /big body, produced as the queue drains */
+    LONG64     reserved;     /* of the budget, for the body of the request on its way */
+    ULONGLONG  last_progress;/* GetTickCount64() at a change of state, a send posted or done */
+    struct conn *prev, *next;/* in open_conns once started, until CLOSED */
 } conn;
 
-/* Every open connection, so that the idle sweep and the shutdown can reach them all. */
+/* Every started connection, so that the sweep and the shutdown can reach them all. */
 static struct {
     CRITICAL_SECTION lock;  /* taken inside a conn's lock, never the other way round */
-    conn   head;            /* a ring: head.next is the newest, head.prev the oldest */
+    conn   head;            /* a ring: head.next is the newest */
     int    count;
-    int    stopping;        /* no new connection, no new request */
+    volatile LONG stopping; /* the shutdown has begun: no new connection, no new request */
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
@@ -84,21 +99,20 @@ static void check_drained(void)
         SetEvent(open_conns.drained);
 }
 
-static void conn_free(conn *c);
-
 static conn *conn_new(SOCKET sock, long id)
 {
-    conn *c = calloc(1, sizeof *c);
+    conn *c = calloc(1, sizeof *c);  /* CONN_OPEN, nothing posted */
     if (c == NULL)
         return NULL;
     c->sock = sock;
     c->id = id;
-    c->refs = 2;  /* open, and the caller's: once in the list, another thread may close it */
+    c->refs = 1;  /* not CLOSED */
     c->last_progress = GetTickCount64();
+    c->prev = c->next = c;  /* in no list yet */
     InitializeCriticalSection(&c->lock);
-    c->recv_op.kind = IO_RECV;
+    c->recv_op.kind = OP_RECV;
     c->recv_op.conn = c;
-    c->send_op.kind = IO_SEND;
+    c->send_op.kind = OP_SEND;
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
@@ -109,19 +123,6 @@ static conn *conn_new(SOCKET sock, long id)
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     ledger_add(&the_ledger.live_connections, 1);
-    /* Published last, whole: the idle sweep and the shutdown find it from here on. */
-    EnterCriticalSection(&open_conns.lock);
-    if (open_conns.stopping) {  /* too late: the shutdown may have swept the list already */
-        LeaveCriticalSection(&open_conns.lock);
-        conn_free(c);
-        return NULL;
-    }
-    c->next = open_conns.head.next;
-    c->prev = &open_conns.head;
-    c->next->prev = c;
-    c->prev->next = c;
-    open_conns.count++;
-    LeaveCriticalSection(&open_conns.lock);
     return c;
 }
 
@@ -133,115 +134,101 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
+    ledger_unreserve(c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
     check_drained();
 }
 
-/* A reference for an operation about to be posted, or for a thread about to work on c. */
+/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
+ * forward only, so a connection is never reopened nor closed twice. */
+static void set_state(conn *c, conn_state next, const char *why)
+{
+    opcheck_state(c->id, c->state, next, state_names);
+    log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
+              why, c->recv_op.posted + c->send_op.posted);
+    c->state = next;
+    c->last_progress = GetTickCount64();
+}
+
+/* A reference for an operation about to be posted, or for a thread about to work on c
+ * from outside a completion (the starter, the sweep, the shutdown). */
 static void conn_hold(conn *c)
 {
     InterlockedIncrement(&c->refs);
 }
 
-/* Drop one. Whichever thread drops the last frees c, exactly once. Never under c's lock:
- * the lock lives in the memory being freed. */
+/* Drop one. Whichever thread drops the last frees c, exactly once. Never the last under
+ * c's lock: the lock lives in the memory being freed. */
 static void conn_release(conn *c)
 {
     if (InterlockedDecrement(&c->refs) == 0)
         conn_free(c);
 }
 
-/* Close once (under the lock, by a thread holding a reference, so c outlives this):
- * cancel what is in flight, then closesocket (03's order), and drop the open reference.
- * The pending completions drop theirs. */
-static void conn_close(conn *c)
+/* Run fn on every started connection, under its lock, but not on one whose lock a thread
+ * holds (a handler at work): the sweep and the shutdown never wait behind a handler, and
+ * a handler sees `stopping` itself. TryEnter never waits, so it may be taken under the
+ * list's lock; the reference keeps c alive if fn closes it. */
+static void for_each_open(void (*fn)(conn *c))
 {
-    if (c->closing)
-        return;
-    c->closing = 1;
-    if (c->receiving || c->sending)
-        CancelIoEx((HANDLE)c->sock, NULL);
-    closesocket(c->sock);
-    log_event(c->id, "closed, %d operation(s) still pending", c->receiving + c->sending);
+    conn *c, *next;
     EnterCriticalSection(&open_conns.lock);
-    c->prev->next = c->next;
-    c->next->prev = c->prev;
-    open_conns.count--;
+    for (c = open_conns.head.next; c != &open_conns.head; c = next) {
+        next = c->next;  /* fn may take c out of the list */
+        if (TryEnterCriticalSection(&c->lock)) {
+            conn_hold(c);
+            fn(c);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);
+        }
+    }
     LeaveCriticalSection(&open_conns.lock);
-    conn_release(c);
 }
 
-/* Run fn on every open connection, under its lock (skip_busy: not one whose lock is held,
- * by a handler at work). The list's lock is let go before a conn's is taken (conn_close
- * takes them the other way round), so each is held first: it may close, not be freed. */
-static void for_each_open(void (*fn)(conn *c), int skip_busy)
-{
-    conn **held, *c;
-    int n = 0, i;
-    EnterCriticalSection(&open_conns.lock);
-    held = malloc(((size_t)open_conns.count + 1) * sizeof *held);
-    for (c = open_conns.head.next; held != NULL && c != &open_conns.head; c = c->next) {
-        conn_hold(c);
-        held[n++] = c;
-    }
-    LeaveCriticalSection(&open_conns.lock);
-    for (i = 0; i < n; i++) {
-        if (!skip_busy)
-            EnterCriticalSection(&held[i]->lock);
-        if (!skip_busy || TryEnterCriticalSection(&held[i]->lock)) {
-            fn(held[i]);
-            LeaveCriticalSection(&held[i]->lock);
-        }
-        conn_release(held[i]);
-    }
-    free(held);
-}
+static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
 /* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short completion left in the op, else the send queue, topped up with the next
- * piece of a body (the sends pull it: it never sits whole in memory), moved under the op.
- * 0 posted or nothing to send, -1 failed (no completion will come). */
-static int post_send(conn *c)
+ * what a short send left in the op, else the send queue, topped up with the next piece of
+ * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
+ * that fails means no completion will come: the connection is aborted. */
+static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
     WSABUF wsabuf;
-    if (c->sending)
-        return 0;
+    if (op->posted || c->state == CONN_CLOSED)
+        return;
     if (op->data.len == 0) {
-        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0)
-            return -1;
+        if (http_body_next(&c->body, &c->send_queue, QUEUE_HIGH) != 0) {
+            conn_abort(c, "no room for the body");
+            return;
+        }
         buffer_swap(&op->data, &c->send_queue);
     }
     if (op->data.len == 0) {  /* nothing to send: hold no send buffer meanwhile */
         buffer_release(&op->data);
         buffer_release(&c->send_queue);
-        return 0;
+        return;
     }
     wsabuf.buf = buffer_begin(&op->data);
-    wsabuf.len = (ULONG)op->data.len;
+    wsabuf.len = (ULONG)min(op->data.len, SEND_MAX);
     ZeroMemory(&op->ov, sizeof op->ov);
-    c->last_progress = GetTickCount64();
+    c->last_progress = GetTickCount64();  /* the send deadline counts from here */
     /* Everything the completion will read is written before the post: it may run on
      * another thread before WSASend returns (it waits for our lock, then reads this). */
-    c->sending = 1;
+    op->posted = 1;
     conn_hold(c);
-    opcheck_post(&op->check, c->id, "send");
-    ledger_add(&the_ledger.posted[OP_SEND], 1);
-    log_op(c->id, "send posted %lu bytes", wsabuf.len);
+    op_posted(&op->check, OP_SEND, c->id, wsabuf.len);
     if (WSASend(c->sock, &wsabuf, 1, NULL, 0, &op->ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSASend failed");
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
-        opcheck_done(&op->check);
-        c->sending = 0;
+        op_post_failed(&op->check, (DWORD)WSAGetLastError());
+        op->posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSASend failed");
     }
-    return 0;
 }
 
 /*** receiving ***/
@@ -249,8 +236,8 @@ static int post_send(conn *c)
 /* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result is not here: it comes out of the port
  * (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error means
- * no completion will come, so the caller cleans up. 0 posted, -1 not. */
-static int post_recv(conn *c)
+ * no completion will come: the connection is aborted. */
+static void post_recv(conn *c)
 {
     static char nothing[1];
     WSABUF wsabuf;
@@ -260,186 +247,230 @@ static int post_recv(conn *c)
     wsabuf.buf = nothing;
     wsabuf.len = 0;
     ZeroMemory(&c->recv_op.ov, sizeof c->recv_op.ov);
-    c->receiving = 1;
+    c->recv_op.posted = 1;
     conn_hold(c);
-    opcheck_post(&c->recv_op.check, c->id, "recv");
-    ledger_add(&the_ledger.posted[OP_RECV], 1);
-    log_op(c->id, "recv posted");
+    op_posted(&c->recv_op.check, OP_RECV, c->id, wsabuf.len);
     if (WSARecv(c->sock, &wsabuf, 1, NULL, &flags, &c->recv_op.ov, NULL) == SOCKET_ERROR
         && WSAGetLastError() != WSA_IO_PENDING) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "WSARecv failed");
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
-        opcheck_done(&c->recv_op.check);
-        c->receiving = 0;
+        op_post_failed(&c->recv_op.check, (DWORD)WSAGetLastError());
+        c->recv_op.posted = 0;
         conn_release(c);  /* never the last: the caller holds one */
-        return -1;
+        conn_abort(c, "WSARecv failed");
     }
-    return 0;
+}
+
+/* Over --budget-mb, a connection takes one read (enough to see a request and refuse it,
+ * or answer /stats) and no more, unless the body it is taking was admitted. */
+static int reading_paused(const conn *c)
+{
+    return c->reserved == 0 && c->in.len > 0 && ledger_over_budget();
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
  * WSAEWOULDBLOCK or a short read says the socket is empty (one call fewer: under Wine, a
- * round trip fewer). 1: bytes taken, or none yet; 0: the peer's FIN; -1: failed. */
-static int read_available(conn *c)
+ * round trip fewer). recv's 0 is the peer's FIN. Returns 0, or recv's error. */
+static DWORD read_available(conn *c)
 {
-    int total = 0;
     for (;;) {
         char *room = buffer_reserve(&c->in, READ_SIZE);
         int got;
         if (room == NULL)  /* full: what is there is answered before reading on */
-            return total > 0 ? 1 : -1;
+            return 0;
         got = recv(c->sock, room, READ_SIZE, 0);
-        if (got == SOCKET_ERROR) {
-            if (WSAGetLastError() == WSAEWOULDBLOCK)
-                return 1;
-            log_error(c->id, (DWORD)WSAGetLastError(), "recv failed");
-            return -1;
+        if (got == SOCKET_ERROR)
+            return WSAGetLastError() == WSAEWOULDBLOCK ? 0 : (DWORD)WSAGetLastError();
+        if (got == 0) {  /* the peer's FIN */
+            c->peer_fin = 1;
+            return 0;
         }
-        if (got == 0)  /* FIN; what came before it is answered first */
-            return total > 0 ? 1 : 0;
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
         log_op(c->id, "recv took %d bytes", got);
-        total += got;
-        if (got < READ_SIZE)
-            return 1;
+        if (got < READ_SIZE || reading_paused(c))
+            return 0;  /* empty, or over the budget: the rest waits in TCP */
     }
 }
 
 /*** requests ***/
 
+/* Answered requests wait in the queue: while it is full, or a body is being produced, the
+ * next request is held back and nothing more is read (the peer waits in TCP). */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back or reading is paused by the budget (the sweep
+ * posts it once under). Ending, a connection reads on: it discards. */
+static void read_more(conn *c)
+{
+    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
+        && !(c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
+        post_recv(c);
+}
+
+static void conn_finish(conn *c, const char *why);  /* closing, below */
+
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. 1: all answered, read more; 2: some held back while
- * QUEUE_HIGH bytes wait to be sent or a body is unfinished; 0: close once sent; -1: close now. */
-static int serve_requests(conn *c)
+ * queue, and start sending. A request that arrived in pieces waits for the rest. */
+static void serve_requests(conn *c)
 {
     http_request req;
-    int keep = open_conns.stopping ? 0 : 1;  /* a shutdown answers no new request... */
-    while (keep == 1 && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
-        if (c->send_queue.len >= QUEUE_HIGH || c->body.left > 0) {
-            keep = 2;
-            break;
-        }
-        keep = app_respond(&req, &c->send_queue, &c->body);
+    while (c->state == CONN_OPEN && !holding_back(c) && !open_conns.stopping) {
+        int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
+        response_end end;
+        /* --budget-mb: a body is read only once admitted at its header, or refused (503) */
+        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || app_admit(&req, &c->reserved)))
+            break;  /* the rest is on its way */
+        end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
+                  ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
+        ledger_unreserve(c->reserved);  /* answered: the body and its echo are counted now */
+        c->reserved = 0;
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (keep == 1)
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        else
             buffer_consume(&c->in, req.total_len);
-        if (keep == 1 && open_conns.stopping)  /* ...nor waits for one not yet begun */
-            keep = 0;
     }
-    if (keep < 0 || post_send(c) != 0)
-        return -1;
-    return keep;
+    /* A FIN ends the requests, not the answers: once all it sent is answered, finish; a
+     * shutdown answers no request that has not begun. */
+    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
+        conn_finish(c, "the peer's FIN, and all it sent is answered");
+    if (c->state == CONN_OPEN && open_conns.stopping)
+        conn_finish(c, "shutting down");
+    post_send(c);
 }
 
 /*** closing ***/
 
-/* No more requests (Connection: close, HTTP/1.0, an error). Once all is sent, end it as
- * 01 does (lingering close): our FIN, then read and discard until the peer's FIN. Closing
- * with its bytes unread would reset the connection, and could destroy the response. */
-static void close_when_sent(conn *c)
+/* The last step of either end: closesocket, CLOSED, and the reference of "not CLOSED"
+ * goes (never the last: the caller holds one). What is still posted completes with an
+ * error and is only counted; the last to drop its reference frees the connection. */
+static void close_socket(conn *c, const char *why)
 {
-    c->close_after_send = 1;
-    if (c->sending || c->lingering)
-        return;
-    c->last_progress = GetTickCount64();  /* the sweep gives up after LINGER_MS */
-    c->lingering = 1;
-    log_event(c->id, "all sent: FIN sent%s", c->peer_fin ? "" : ", discarding until the peer's FIN");
-    if (shutdown(c->sock, SD_SEND) != 0)  /* then the read fails, and that closes it */
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-    if (c->peer_fin || (!c->receiving && post_recv(c) != 0))
-        conn_close(c);  /* with the peer's FIN in, nothing is left to wait for */
+    closesocket(c->sock);
+    set_state(c, CONN_CLOSED, why);
+    EnterCriticalSection(&open_conns.lock);
+    if (c->next != c) {  /* started: in the list */
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+        open_conns.count--;
+    }
+    LeaveCriticalSection(&open_conns.lock);
+    conn_release(c);
 }
 
-/* A read completed after the last request: what it brought is thrown away. Lingering, read
- * on; still sending, wait (close_when_sent posts the next read). */
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
+ * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+ * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+static void conn_abort(conn *c, const char *why)
+{
+    static const struct linger reset = {1, 0};
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->recv_op.posted || c->send_op.posted)
+        CancelIoEx((HANDLE)c->sock, NULL);
+    setsockopt(c->sock, SOL_SOCKET, SO_LINGER, (const char *)&reset, sizeof reset);
+    close_socket(c, why);
+}
+
+/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
+ * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
+ * read and discard until it comes, for closing with bytes unread would reset the
+ * connection and could destroy the answer before the client has read it. */
+static void finish_sending(conn *c)
+{
+    post_send(c);
+    if (c->state != CONN_FINISHING || c->send_op.posted)
+        return;  /* still sending: the send completion comes back here */
+    if (shutdown(c->sock, SD_SEND) != 0) {
+        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+        conn_abort(c, "shutdown failed");
+    } else if (c->peer_fin) {
+        close_socket(c, "all sent, our FIN after the peer's");
+    } else {
+        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        read_more(c);
+    }
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    set_state(c, CONN_FINISHING, why);
+    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    finish_sending(c);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
-    if (c->discarded > LINGER_BYTES) {
-        log_event(c->id, "still sending after %ld bytes discarded: closing anyway", c->discarded);
-        conn_close(c);
-    } else if (c->lingering && post_recv(c) != 0) {
-        conn_close(c);
-    }
+    if (c->discarded > LINGER_BYTES)
+        conn_abort(c, "the peer goes on sending after the last answer");
+    else if (c->state == CONN_LINGERING && c->peer_fin)
+        close_socket(c, "the peer's FIN after ours");
 }
 
 /*** completions ***/
 
-/* After a completion that leaves the connection open: answer what is whole, then read
- * more. While requests are held back the connection does not read: a peer that pipelines
- * faster than it reads waits in TCP (backpressure); the send completion calls this again. */
-static void serve_then_read(conn *c)
-{
-    switch (serve_requests(c)) {
-    case 1:
-        if (c->peer_fin)  /* all it sent is answered */
-            close_when_sent(c);
-        else if (!c->receiving && post_recv(c) != 0)
-            conn_close(c);
-        break;
-    case 2:
-        break;
-    case 0:
-        close_when_sent(c);
-        break;
-    default:
-        conn_close(c);
-    }
-}
-
-/* The completion handlers run under c's lock; the worker drops the op's reference after. */
+/* A zero-byte read is over: something came, data or the FIN; recv says which. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->receiving = 0;
-    if (err != 0) {  /* failed, whatever the code: this operation is over */
-        ledger_add(&the_ledger.failed[OP_RECV], 1);
+    (void)bytes;  /* 0, whatever came */
+    if (err == 0)
+        err = read_available(c);
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
-        conn_close(c);
+        conn_abort(c, "recv failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_RECV], 1);
-    log_op(c->id, "recv completed %lu bytes: data or FIN, recv will say", bytes);
-    if (c->closing)  /* completed before the cancel reached it: its reference goes, that is all */
-        return;
-    switch (read_available(c)) {
-    case 0:  /* the peer's FIN: it sends no more but still reads: answer, then close */
-        c->peer_fin = 1;
-        log_event(c->id, "peer closed (FIN)%s", c->lingering ? "" : ": answering what it sent");
-        if (!c->lingering)
-            break;
-        /* fall through - lingering: close */
-    case -1:
-        conn_close(c);
-        return;
-    }
-    if (c->close_after_send)
-        discard_input(c);
+    if (c->state == CONN_OPEN)
+        serve_requests(c);
     else
-        serve_then_read(c);
+        discard_input(c);
+    read_more(c);
 }
 
 static void on_send_completed(conn *c, DWORD bytes, DWORD err)
 {
-    c->sending = 0;
     if (err != 0) {
-        ledger_add(&the_ledger.failed[OP_SEND], 1);
         log_error(c->id, err, "send failed");
-        conn_close(c);
+        conn_abort(c, "send failed");
         return;
     }
-    ledger_add(&the_ledger.completed[OP_SEND], 1);
-    log_op(c->id, "send completed %lu bytes", bytes);
     ledger_add(&the_ledger.bytes_out, bytes);
-    c->last_progress = GetTickCount64();  /* idle from the last byte sent, unless more go */
+    c->last_progress = GetTickCount64();  /* progress; and idle from the last byte sent */
     buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->closing || post_send(c) != 0)
-        conn_close(c);
-    else if (!c->close_after_send)
-        serve_then_read(c);  /* requests held back by a full queue, and reading, go on */
-    else if (!c->sending)
-        close_when_sent(c);  /* all sent: now the lingering close */
+    if (c->state == CONN_OPEN)
+        serve_requests(c);  /* held-back requests go on; it posts the next send */
+    else
+        finish_sending(c);
+    read_more(c);
+}
+
+/* Every completion comes here, whatever its outcome, under the connection's lock. Once we
+ * have closed it, a completion (our own cancel's error, or one that beat it) is only
+ * counted; the worker drops the operation's reference after. */
+static void on_completed(io_op *op, DWORD bytes, DWORD err)
+{
+    conn *c = op->conn;
+    op->posted = 0;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (op->kind == OP_RECV)
+        on_recv_completed(c, bytes, err);
+    else
+        on_send_completed(c, bytes, err);
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -455,24 +486,21 @@ static DWORD WINAPI worker(LPVOID port)
         conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* nothing was dequeued: a quit packet, or the wait failed */
+        if (ov == NULL) {  /* a quit packet from the shutdown, or the wait failed */
             if (!ok)
                 log_error(0, err, "GetQueuedCompletionStatus failed");
             return ok ? 0 : 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read or send. */
+        /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
-        opcheck_done(&op->check);
-        if (op->kind == IO_ACCEPT) {  /* the listener's: no connection, no lock yet */
+        op_dequeued(&op->check, bytes, err);
+        if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, err);
             continue;
         }
         c = op->conn;  /* alive: this operation's reference is still held */
         EnterCriticalSection(&c->lock);
-        if (op->kind == IO_RECV)
-            on_recv_completed(c, bytes, err);
-        else
-            on_send_completed(c, bytes, err);
+        on_completed(op, bytes, err);
         LeaveCriticalSection(&c->lock);
         conn_release(c);  /* the operation's reference: this may free c */
     }
@@ -482,8 +510,7 @@ static DWORD WINAPI worker(LPVOID port)
 
 /* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
-    io_op  op;     /* kind IO_ACCEPT */
-    int    posted; /* an AcceptEx is pending on it, or its completion is being handled */
+    io_op  op;  /* kind OP_ACCEPT; op.posted 0: the sweep posts it again */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
@@ -496,40 +523,42 @@ static struct {
     volatile LONG last_id;
     accept_op *pool;
     int pool_size;
+    volatile LONG cancelled;  /* accepts ended by the shutdown's closing of the listener */
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. 0 posted, -1 not (no completion comes). */
-static int post_accept(accept_op *a)
+ * connect and say nothing would hold the pool. AcceptEx can fail at once with
+ * WSAECONNRESET (a client connected and reset before it was accepted): the socket is
+ * still unused, so it is tried again. TRUE posted, FALSE not (no completion comes). */
+static BOOL post_accept(accept_op *a)
 {
-    DWORD unused;
-    a->posted = 0;  /* until it is: then main's sweep posts it again (refill_accept_pool) */
-    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    DWORD unused, err;
+    int tries = 0;
+    a->op.posted = 0;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (a->sock == INVALID_SOCKET) {
         log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-        return -1;
+        return FALSE;
     }
-    ZeroMemory(&a->op.ov, sizeof a->op.ov);
-    opcheck_post(&a->op.check, 0, "accept");
-    ledger_add(&the_ledger.posted[OP_ACCEPT], 1);
-    log_op(0, "accept posted");
-    if (!server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                          &unused, &a->op.ov)
-        && WSAGetLastError() != ERROR_IO_PENDING) {
-        log_error(0, (DWORD)WSAGetLastError(), "AcceptEx failed");
-        ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
-        opcheck_done(&a->op.check);
-        closesocket(a->sock);
-        return -1;
-    }
-    a->posted = 1;
-    return 0;
+    do {
+        ZeroMemory(&a->op.ov, sizeof a->op.ov);
+        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                             &unused, &a->op.ov)
+            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+            return a->op.posted = TRUE;
+        op_post_failed(&a->op.check, err);
+    } while (err == WSAECONNRESET && ++tries < ACCEPT_TRIES);
+    closesocket(a->sock);
+    return FALSE;
 }
 
 /* The accepted socket becomes a connection: it takes the listener's properties (without
- * SO_UPDATE_ACCEPT_CONTEXT, getpeername and shutdown fail on it), goes non-blocking for
- * read_available, joins the port and posts its first (zero-byte) read. */
+ * SO_UPDATE_ACCEPT_CONTEXT, getpeername and setsockopt fail on it), goes non-blocking
+ * for read_available, joins the port and posts its first (zero-byte) read; then, still
+ * under its lock, it is published: the sweep and the shutdown meet only started ones. */
 static void start_connection(accept_op *a)
 {
     char peer[32];
@@ -546,47 +575,56 @@ static void start_connection(accept_op *a)
     ledger_add(&the_ledger.accepted, 1);
     c = conn_new(a->sock, InterlockedIncrement(&server.last_id));
     if (c == NULL) {
-        log_event(0, "accepted from %s, closed at once: shutting down, or no memory", peer);
+        log_error(0, ERROR_NOT_ENOUGH_MEMORY, "no memory for a connection");
         closesocket(a->sock);
         return;
     }
     log_event(c->id, "accepted from %s", peer);
-    /* conn_new gave us our own reference: a worker may see the peer close and drop the
-     * open one as soon as the read is posted, or the shutdown may close c before that. */
+    /* Our own reference: once the read is posted, a worker may see the peer close and
+     * drop the last other one before we have left the lock. */
+    conn_hold(c);
     EnterCriticalSection(&c->lock);
-    if (!c->closing) {
-        if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
-            log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
-            conn_close(c);
-        } else if (post_recv(c) != 0) {
-            conn_close(c);
-        }
+    if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
+        log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+        conn_abort(c, "not started");
+    } else {
+        read_more(c);
+    }
+    if (c->state == CONN_OPEN) {
+        EnterCriticalSection(&open_conns.lock);
+        c->next = open_conns.head.next;
+        c->prev = &open_conns.head;
+        c->next->prev = c;
+        c->prev->next = c;
+        open_conns.count++;
+        LeaveCriticalSection(&open_conns.lock);
+        if (open_conns.stopping)  /* published after the shutdown's pass: finish it here */
+            conn_finish(c, "shutting down");
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
 }
 
 /* Every accept completion, success or failure, posts the next (the pool never drains),
- * until the shutdown closes the listener: then they all fail, and none is posted. */
+ * until the shutdown closes the listener: then they all fail, expectedly, and are counted. */
 static void on_accept_completed(io_op *op, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
-    if (err != 0) {  /* e.g. the client reset before the accept completed */
-        ledger_add(&the_ledger.failed[OP_ACCEPT], 1);
-        log_error(0, err, "accept failed");
+    if (err == 0 && !open_conns.stopping) {
+        start_connection(a);
+    } else {  /* e.g. the client reset before the accept completed; or we are stopping */
+        if (!open_conns.stopping)
+            log_error(0, err, "accept failed");
         closesocket(a->sock);
-    } else {
-        ledger_add(&the_ledger.completed[OP_ACCEPT], 1);
-        log_op(0, "accept completed");
-        start_connection(a);  /* refused once stopping */
     }
     /* Under the lock the shutdown closes the listener with: never post on a closed one. */
     EnterCriticalSection(&open_conns.lock);
-    if (open_conns.stopping)
-        check_drained();
-    else
-        post_accept(a);  /* if it fails, main's sweep posts it again */
+    if (!open_conns.stopping)
+        post_accept(a);  /* if it fails, the sweep posts it again */
+    else if (err != 0)
+        InterlockedIncrement(&server.cancelled);
     LeaveCriticalSection(&open_conns.lock);
+    check_drained();
 }
 
 /* main, at each sweep: post again the accepts whose post failed (no socket, say). */
@@ -595,34 +633,33 @@ static void refill_accept_pool(void)
     int i;
     EnterCriticalSection(&open_conns.lock);
     for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
-        if (!server.pool[i].posted)
+        if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
     LeaveCriticalSection(&open_conns.lock);
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. 0 done, -1 failed. */
-static int start_accepting(SOCKET listener, HANDLE port, int count)
+/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    accept_op *pool;
     int i;
     server.listener = listener;
     server.port = port;
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
         || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
-        return -1;
+        return FALSE;
     }
-    pool = server.pool = calloc((size_t)count, sizeof *pool);
-    if (pool == NULL)
-        return -1;
+    server.pool = calloc((size_t)count, sizeof *server.pool);
+    if (server.pool == NULL)
+        return FALSE;
     server.pool_size = count;
     for (i = 0; i < count; i++) {
-        pool[i].op.kind = IO_ACCEPT;
-        opcheck_init(&pool[i].op.check);
-        if (post_accept(&pool[i]) != 0)
-            return -1;
+        server.pool[i].op.kind = OP_ACCEPT;
+        opcheck_init(&server.pool[i].op.check);
+        if (!post_accept(&server.pool[i]))
+            return FALSE;
     }
-    return 0;
+    return TRUE;
 }
 
 /*** shutdown ***/
@@ -630,36 +667,49 @@ static int start_accepting(SOCKET listener, HANDLE port, int count)
 static options opt;  /* the command line; the sweep reads its limits */
 static HANDLE stop_requested, hurry_requested, shutdown_done;
 
-/* Ctrl+C, Ctrl+Break, console close (under Wine: SIGINT). Runs on a thread of its own:
- * the first starts the shutdown, a second skips the drain, and so does a console close:
- * Windows ends the process about 5 s after this is called, drained or not. */
+/* The console's events, each for what it is; this runs on a thread of its own. Ctrl+C or
+ * Ctrl+Break starts the shutdown, a second one hurries it (no drain). A console close or
+ * a system shutdown hurries it too: Windows ends the process when this returns, or about
+ * 5 s after the event, drained or not. A logoff is any user's (services get it): not ours. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
+    BOOL ending = event == CTRL_CLOSE_EVENT || event == CTRL_SHUTDOWN_EVENT;
+    if (event == CTRL_LOGOFF_EVENT)
+        return FALSE;
+    if (InterlockedIncrement(&count) > 1 || ending)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns */
-        WaitForSingleObject(shutdown_done, INFINITE);
+    if (ending)  /* the process ends when this returns: let the shutdown end it first */
+        WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
 
-/* main's sweep: close a connection stuck too long in what it waits for: a send the peer
- * does not read (--send-ms), its FIN after ours (LINGER_MS), a next request (--idle-ms). */
-static void close_if_stuck(conn *c)
+/* main's sweep, a few times a second, over every connection no handler holds: a
+ * connection that makes no progress is ended. Idle too long after its last answer:
+ * finish (a clean FIN, as nginx's keep-alive timeout gives). A send the peer does not
+ * read, a FIN that never comes after ours: abort. And a read the budget paused resumes. */
+static void sweep(conn *c)
 {
-    int limit = c->sending ? opt.send_ms : c->lingering ? LINGER_MS : opt.idle_ms;
-    if (!c->closing && GetTickCount64() - c->last_progress > (ULONGLONG)limit) {
-        log_event(c->id, "%s for %d ms: closing", c->sending ? "send made no progress"
-                  : c->lingering ? "no FIN after ours" : "idle", limit);
-        conn_close(c);
-    }
+    ULONGLONG quiet = GetTickCount64() - c->last_progress;
+    if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
+        conn_abort(c, "the send made no progress for --send-ms");
+    else if (c->state == CONN_LINGERING && quiet > LINGER_MS)
+        conn_abort(c, "no FIN within LINGER_MS of ours");
+    else if (c->state == CONN_OPEN && !c->send_op.posted && quiet > (ULONGLONG)opt.idle_ms)
+        conn_finish(c, "idle for --idle-ms");
+    else
+        read_more(c);
 }
 
-/* The shutdown, in order; each step waits for what the one before set off. */
-static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
+static void finish_for_shutdown(conn *c) { conn_finish(c, "shutting down"); }
+static void abort_for_shutdown(conn *c) { conn_abort(c, "shutting down: the drain is over"); }
+
+/* The shutdown, in order; each step waits, bounded, for what the one before set off. */
+static int shut_down(HANDLE port, HANDLE *workers, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
+    ULONGLONG deadline;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
     /* 1. No new connections: the pending AcceptEx requests complete with an error. */
@@ -668,20 +718,27 @@ static int shut_down(HANDLE port, HANDLE *workers, int count, int drain_ms)
     closesocket(server.listener);
     LeaveCriticalSection(&open_conns.lock);
     check_drained();  /* in case nothing at all was open or pending */
-    /* 2. Idle connections close now, busy ones once their responses are sent... */
-    for_each_open(close_when_sent, 0);
-    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)drain_ms) != WAIT_OBJECT_0) {
-        /* 3. ...until the deadline: then what is left is cancelled. */
-        log_event(0, "drain over: cancelling %d connection(s)", open_conns.count);
-        for_each_open(conn_close, 0);
+    /* 2. Every connection finishes: idle ones now, busy ones once their answers are
+     * sent (a handler at work sees `stopping` when it is done)... */
+    for_each_open(finish_for_shutdown);
+    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)opt.drain_ms) != WAIT_OBJECT_0) {
+        /* 3. ...until the drain's deadline: then what is left is aborted, again and again
+         * until nothing is open (one held by a handler is reached once that returns), and
+         * the last completions come (ERROR_OPERATION_ABORTED, expected now). */
+        log_event(0, "drain over: aborting %d connection(s)", open_conns.count);
+        deadline = GetTickCount64() + CANCEL_MS;
+        do
+            for_each_open(abort_for_shutdown);
+        while (WaitForSingleObject(open_conns.drained, 50) == WAIT_TIMEOUT
+               && GetTickCount64() < deadline);
     }
-    /* 4. The last completions (ERROR_OPERATION_ABORTED, expected now), then one quit
-     * packet per worker: under Wine, closing the port does not wake its waiters. If some
-     * never come, nothing is freed: the system may still write into that memory. */
-    if (WaitForSingleObject(open_conns.drained, 3000) != WAIT_OBJECT_0) {
+    /* 4. If some never came, nothing is freed: the system may still write into that memory. */
+    if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
         return ledger_report(STAGE.name) | 1;
     }
+    log_event(0, "accept pool closed: %ld pending accepts cancelled", server.cancelled);
+    /* 5. One quit packet per worker: under Wine, closing the port does not wake them. */
     for (i = 0; i < count; i++)
         PostQueuedCompletionStatus(port, 0, 0, NULL);
     for (i = 0; i < count; i++) {
@@ -708,7 +765,7 @@ int main(int argc, char **argv)
     listener = net_listen(&opt, STAGE.name);
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
-    ledger_set_budget((LONG64)opt.budget_mb << 20);  /* over it, requests get a 503 */
+    ledger_set_budget((LONG64)opt.budget_mb << 20);
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
@@ -733,15 +790,15 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (start_accepting(listener, port, opt.accepts) != 0)
+    if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
     i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;  /* until Ctrl+C, the sweep */
     while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
-        for_each_open(close_if_stuck, 1);
+        for_each_open(sweep);
         refill_accept_pool();
     }
-    i = shut_down(port, workers, opt.threads, opt.drain_ms);
+    i = shut_down(port, workers, opt.threads);
     SetEvent(shutdown_done);  /* a console close may now end the process */
     return i;
 }

@@ -6,7 +6,7 @@
 #endif
 #include <windows.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 
 #include "ledger.h"
 
@@ -15,32 +15,6 @@ static char page[2048];
 static int  page_len;
 static char lab[16384];
 static int  lab_len;
-
-/* The browser lab, per stage: what the experiments below show on it, and what a browser
- * cannot show (a client that never reads, a thousand idle connections, Ctrl+C). */
-static const char *const lab_notes[] = {
-    "",
-    /* 01 */ "01 serves one connection at a time, and this page keeps its connection open "
-             "(keep-alive) to refresh the ledger: the four sleeps go out on other connections, "
-             "which 01 does not read until that one closes. Expect <i>stalled</i>.",
-    /* 02 */ "02's one worker runs each handler and sends each answer with a blocking send(): "
-             "the four sleeps come one after another (about 4 s). A browser reads every byte "
-             "it asks for, so it "
-             "cannot show 02's own limitation, a client that never reads: run "
-             "<code>scenarios -p PORT big-unread-blocks-others</code>.",
-    /* 03 */ "03 sends overlapped: the ledger keeps refreshing during the download "
-             "(send.pending is 1 while a send is in flight). Its limitation shows here: one "
-             "worker runs one handler at a time, so the four sleeps take about 4 s.",
-    /* 04 */ "04's workers run the four sleeps side by side: about 1 s. Its limitation needs "
-             "more connections than a browser opens (about 6 per server): run "
-             "<code>scenarios -p PORT idle-1000</code> and watch buffer_bytes here.",
-    /* 05 */ "05 holds no read buffer for an idle connection: buffer_bytes stays near 0 while "
-             "<code>scenarios -p PORT idle-1000</code> runs. Its limitation is Ctrl+C: press it "
-             "in the server's console and it dies with operations pending, unaccounted; a "
-             "browser cannot show that.",
-    /* 06 */ "06 ends gracefully: press Ctrl+C in the server's console; this page's ledger "
-             "stops answering, and the console prints the final ledger, every count zero.",
-};
 
 /* The lab (/lab, linked from the page): the stage, the live ledger (/stats every 0.5 s) and
  * two experiments in plain JavaScript: one /sleep?ms=1000 alone, then four at once, timed; a
@@ -134,7 +108,6 @@ static const char lab_format[] =
 
 void app_init(const stage_info *stage)
 {
-    int n = atoi(stage->name);
     the_stage = stage;
     ledger_init();
     page_len = snprintf(page, sizeof page,
@@ -148,8 +121,7 @@ void app_init(const stage_info *stage)
         "</body></html>\n",
         stage->name, stage->name, stage->fixes, stage->limitation);
     lab_len = snprintf(lab, sizeof lab, lab_format, stage->name, stage->name, stage->fixes,
-                       stage->limitation,
-                       lab_notes[n > 0 && n < (int)(sizeof lab_notes / sizeof lab_notes[0]) ? n : 0]);
+                       stage->limitation, stage->lab);
     if (page_len < 0 || page_len >= (int)sizeof page)
         page_len = 0;   /* cannot happen with these texts; an empty page rather than a cut one */
     if (lab_len < 0 || lab_len >= (int)sizeof lab)
@@ -195,27 +167,43 @@ static int write_route(const http_request *req, buffer *out)
     }
 }
 
-int app_respond(http_request *req, buffer *out, http_body *body)
+response_end app_respond(http_request *req, buffer *out, http_body *body)
 {
     ledger_add(&the_ledger.requests, 1);
     body->left = 0;
     if (req->status == 0)
         http_route_request(req);
-    /* 06's --budget-mb: over it, refuse and queue nothing (but /stats, which says why) */
-    if (req->status == 0 && req->route != ROUTE_STATS && ledger_over_budget()) {
-        static const char why[] = "503 Service Unavailable: the server's buffers are over its "
-                                  "budget (--budget-mb); retry in a second\n";
-        ledger_add(&the_ledger.refused, 1);
-        req->status = 503;
-        return http_write_head(out, 503, "text/plain", sizeof why - 1, 0, "Retry-After: 1\r\n")
-               || buffer_append(out, why, sizeof why - 1) ? -1 : 0;
-    }
     if (req->status != 0)
-        return http_write_request_error(out, req) == 0 ? 0 : -1;
+        return http_write_request_error(out, req) == 0 ? RESPONSE_LAST : RESPONSE_FAILED;
     if (write_route(req, out) != 0)
-        return -1;
+        return RESPONSE_FAILED;
     body->offset = 0;
     body->left = req->route == ROUTE_BIG && !req->head_only ? req->arg : 0;
     req->status = 200;
-    return req->keep_alive ? 1 : 0;
+    return req->keep_alive ? RESPONSE_KEEP_OPEN : RESPONSE_LAST;
+}
+
+int app_admit(const http_request *req, LONG64 *reserved)
+{
+    if (*reserved > 0 || strcmp(req->path, "/stats") == 0)
+        return 1;
+    if (req->content_length == 0)
+        return !ledger_over_budget();
+    /* The body in the work buffer, then its echo in the send queue: both, for a moment. */
+    *reserved = 2 * (LONG64)(req->header_len + req->content_length);
+    if (ledger_reserve(*reserved))
+        return 1;
+    *reserved = 0;
+    return 0;
+}
+
+response_end app_refuse(http_request *req, buffer *out)
+{
+    static const char why[] = "503 Service Unavailable: the server's buffers are over its "
+                              "budget (--budget-mb); retry in a second\n";
+    ledger_add(&the_ledger.requests, 1);
+    ledger_add(&the_ledger.refused, 1);
+    req->status = 503;
+    return http_write_head(out, 503, "text/plain", sizeof why - 1, 0, "Retry-After: 1\r\n")
+           || buffer_append(out, why, sizeof why - 1) ? RESPONSE_FAILED : RESPONSE_LAST;
 }

@@ -7,22 +7,37 @@
 
 #include "buffer.h"
 #include "http.h"
+#include "ledger.h"
 
 typedef struct stage_info {
     const char *name;        /* "03-recv-send" */
     const char *fixes;       /* one sentence: what this stage adds */
     const char *limitation;  /* one sentence: what it still cannot do */
+    const char *lab;         /* the lab page (/lab): what its experiments show on this stage */
 } stage_info;
+
+/* How a response leaves its connection. */
+typedef enum {
+    RESPONSE_KEEP_OPEN,  /* the next request may follow */
+    RESPONSE_LAST,       /* "Connection: close": the connection ends after this one */
+    RESPONSE_FAILED      /* out had no room (nothing usable appended): end it now */
+} response_end;
 
 /* Remember the stage (for the page and /stats), set up the ledger. */
 void app_init(const stage_info *stage);
 
 /* Append the response to one framed request (req from http_frame(), which may carry an
- * error status) to out. Returns 1 when the connection stays open, 0 when it closes after
- * this response, -1 when out had no room (nothing usable was appended: close now).
+ * error status) to out, and say how the connection goes on.
  * GET /big appends its head only and sets *body (http.h): the stage produces the body
  * with http_body_next() as its sends drain, and answers nothing else until body->left is
  * 0. GET /sleep blocks the calling thread for the asked time: that is its point. */
-int  app_respond(http_request *req, buffer *out, http_body *body);
+response_end app_respond(http_request *req, buffer *out, http_body *body);
+/* 06's --budget-mb (ledger_set_budget): may req be answered? Over the budget, no (but
+ * /stats, which says why). A request with a body reserves, at its header (req framed up
+ * to HTTP_NEED_MORE), room for the body and its echo, kept in *reserved (0: none yet) and
+ * given back with ledger_unreserve once it is answered; no room, no. */
+int app_admit(const http_request *req, LONG64 *reserved);
+/* Refuse req instead: 503 with Retry-After, counted in /stats "refused". */
+response_end app_refuse(http_request *req, buffer *out);
 
 #endif

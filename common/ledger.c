@@ -42,6 +42,35 @@ int ledger_over_budget(void)
     return budget > 0 && ledger_read(&the_ledger.buffer_bytes) > budget;
 }
 
+int ledger_reserve(LONG64 bytes)
+{
+    LONG64 budget = ledger_read(&the_ledger.buffer_budget), held, seen;
+    if (budget == 0)
+        return 1;
+    held = ledger_read(&the_ledger.reserved);
+    for (;;) {  /* compare-and-swap: two headers at once cannot both take the last room */
+        if (ledger_read(&the_ledger.buffer_bytes) + held + bytes > budget)
+            return 0;
+        seen = InterlockedCompareExchange64(&the_ledger.reserved, held + bytes, held);
+        if (seen == held)
+            return 1;
+        held = seen;
+    }
+}
+
+void ledger_unreserve(LONG64 bytes)
+{
+    if (ledger_read(&the_ledger.buffer_budget) > 0)
+        ledger_add(&the_ledger.reserved, -bytes);
+}
+
+static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
+
+const char *op_kind_name(op_kind kind)
+{
+    return kind_names[kind];
+}
+
 void ledger_init(void)
 {
     ZeroMemory((void *)&the_ledger, sizeof the_ledger);
@@ -77,7 +106,6 @@ LONG64 ledger_pending(op_kind kind)
 
 int ledger_json(char *dst, size_t size, const char *stage)
 {
-    static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
     LONG64 pending_ops = 0;
     int n, k;
 

@@ -24,6 +24,7 @@ typedef struct ledger {
     volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage held now */
     volatile LONG64 buffer_high;       /* the most buffer_bytes has been since start */
     volatile LONG64 buffer_budget;     /* over this, requests are refused (0: no budget) */
+    volatile LONG64 reserved;          /* of the budget, promised to bodies on their way */
     volatile LONG64 refused;           /* requests refused with 503: over the budget */
     volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
     volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
@@ -37,10 +38,17 @@ void ledger_init(void);
 void ledger_add(volatile LONG64 *counter, LONG64 delta);
 /* One counter, read whole (a 64-bit read is two on 32-bit x86). */
 LONG64 ledger_read(volatile LONG64 *counter);
-/* A server-wide budget for buffer_bytes (06: --budget-mb): once the buffers of all
- * connections hold more, app_respond refuses new requests (503, Retry-After). */
+/* "recv", "send", "accept". */
+const char *op_kind_name(op_kind kind);
+/* A server-wide budget for buffer_bytes (06: --budget-mb, 0: none). Over it, 06 refuses
+ * requests and stops reading. A request with a body reserves what it will hold at its
+ * header, before the body is read: ledger_reserve says whether buffer_bytes, what is
+ * reserved already and `bytes` still fit (and reserves them), ledger_unreserve gives
+ * them back once the request is answered. */
 void ledger_set_budget(LONG64 bytes);
 int  ledger_over_budget(void);
+int  ledger_reserve(LONG64 bytes);
+void ledger_unreserve(LONG64 bytes);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
 /* The /stats JSON object (one line, no newline) for stage `stage`. */

@@ -10,6 +10,13 @@ static SRWLOCK       line_lock = SRWLOCK_INIT;  /* one whole line at a time */
 
 void log_init(log_level level)
 {
+    HANDLE console = GetStdHandle(STD_INPUT_HANDLE);
+    DWORD mode;
+    /* QuickEdit off: in a Windows console (where it is on by default) a click starts a
+     * selection, and while it is up every write to the console blocks: a worker would
+     * stop at its next log line, holding whatever it holds. */
+    if (GetConsoleMode(console, &mode))
+        SetConsoleMode(console, (mode | ENABLE_EXTENDED_FLAGS) & ~(DWORD)ENABLE_QUICK_EDIT_MODE);
     the_level = level;
     QueryPerformanceFrequency(&ticks_per_second);
     QueryPerformanceCounter(&started);

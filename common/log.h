@@ -22,6 +22,7 @@ typedef enum { LOG_QUIET = 0, LOG_DEFAULT = 1, LOG_VERBOSE = 2 } log_level;
 #define LOG_PRINTF(a, b)
 #endif
 
+/* Set the level and the clock; and clear QuickEdit on the console (see log.c). */
 void log_init(log_level level);
 int  log_enabled(log_level level);
 /* Connection events (accepted, closed, ...): shown unless -q. */

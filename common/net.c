@@ -143,8 +143,11 @@ SOCKET net_listen(const options *opt, const char *stage)
         fprintf(stderr, "error: -b %s is not an IPv4 address\n", opt->bind_addr);
         exit(1);
     }
-    /* Overlapped, so that from stage 05 on AcceptEx can run on it through the port. */
-    sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0, WSA_FLAG_OVERLAPPED);
+    /* Overlapped, so that from stage 05 on AcceptEx can run on it through the port; not
+     * inherited by a child process (accept()'s sockets take this property from it): a
+     * duplicated handle keeps the connection open after our closesocket. */
+    sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                      WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (sock == INVALID_SOCKET)
         fail("socket for", opt->bind_addr, opt->port);
     if (setsockopt(sock, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, (const char *)&yes, sizeof yes) != 0)
@@ -158,6 +161,14 @@ SOCKET net_listen(const options *opt, const char *stage)
     printf("%s listening on http://%s:%u/\n", stage, opt->bind_addr, ntohs(addr.sin_port));
     fflush(stdout);
     return sock;
+}
+
+void net_accept_failed(void)
+{
+    DWORD err = (DWORD)WSAGetLastError();
+    log_error(0, err, "accept failed");
+    if (err == WSAEMFILE || err == WSAENOBUFS)
+        Sleep(100);
 }
 
 int net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex, LPFN_GETACCEPTEXSOCKADDRS *get_addresses)

@@ -38,6 +38,10 @@ void   net_start(void);
  * "<stage> listening on http://ADDR:PORT/" on stdout with the real port. */
 SOCKET net_listen(const options *opt, const char *stage);
 
+/* accept() failed (01-04): log it, and when the cause lasts (WSAEMFILE: no socket handle
+ * left, WSAENOBUFS: no buffer space) wait a moment rather than spin on the error. */
+void   net_accept_failed(void);
+
 /* AcceptEx and GetAcceptExSockaddrs (05+): Winsock extensions, not exported by ws2_32, so
  * asked of the listening socket with WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER).
  * 0, or -1 with WSAGetLastError() set. */

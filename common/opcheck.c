@@ -1,13 +1,50 @@
 /* opcheck.c - see opcheck.h. */
 #include "opcheck.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "log.h"
+
+static const char *const call_names[OP_KINDS] = {"WSARecv", "WSASend", "AcceptEx"};
+
+void op_posted(op_check *check, op_kind kind, long conn_id, unsigned long bytes)
+{
+    check->kind = kind;
+    check->conn_id = conn_id;
+    opcheck_post(check, conn_id, op_kind_name(kind));
+    ledger_add(&the_ledger.posted[kind], 1);
+    if (kind == OP_ACCEPT)
+        log_op(conn_id, "accept posted");
+    else
+        log_op(conn_id, "%s posted %lu bytes", op_kind_name(kind), bytes);
+}
+
+void op_post_failed(op_check *check, DWORD err)
+{
+    log_error(check->conn_id, err, "%s failed", call_names[check->kind]);
+    ledger_add(&the_ledger.failed[check->kind], 1);
+    opcheck_done(check);
+}
+
+void op_dequeued(op_check *check, DWORD bytes, DWORD err)
+{
+    char name[64];
+    opcheck_done(check);
+    if (err != 0) {
+        ledger_add(&the_ledger.failed[check->kind], 1);
+        log_op(check->conn_id, "%s failed: %s", op_kind_name(check->kind), error_name(err, name, sizeof name));
+    } else {
+        ledger_add(&the_ledger.completed[check->kind], 1);
+        log_op(check->conn_id, "%s completed %lu bytes", op_kind_name(check->kind), bytes);
+    }
+}
+
 #ifdef IOCP_DEBUG
 #ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
 #endif
 #include <windows.h>
-#include <stdio.h>
-#include <stdlib.h>
 
 enum { OP_MAGIC = 0x10C9A11Fu, OP_POISON = 0xDEADDEADu, OP_IDLE = 0, OP_POSTED = 1 };
 
@@ -49,6 +86,16 @@ void opcheck_free(op_check *check)
     check->magic = OP_POISON;
 }
 
+void opcheck_state(long conn_id, int from, int to, const char *const names[])
+{
+    if (to <= from) {
+        fprintf(stderr, "opcheck: #%ld state %s -> %s: a connection's state only moves forward\n",
+                conn_id, names[from], names[to]);
+        fflush(stderr);
+        abort();
+    }
+}
+
 #else
 
 void opcheck_init(op_check *check) { (void)check; }
@@ -58,5 +105,9 @@ void opcheck_post(op_check *check, long conn_id, const char *what)
 }
 void opcheck_done(op_check *check) { (void)check; }
 void opcheck_free(op_check *check) { (void)check; }
+void opcheck_state(long conn_id, int from, int to, const char *const names[])
+{
+    (void)conn_id, (void)from, (void)to, (void)names;
+}
 
 #endif
