@@ -91,10 +91,11 @@ suite_setup() {
     [ -x "$CLIENT" ] || { echo "$CLIENT is not built: make $CLIENT (or set SHUTDOWN_CLIENT)" >&2; exit 2; }
     require_scenarios
     tmp=$(mktemp -d)
-    trap suite_cleanup EXIT
+    trap 'suite_cleanup $?' EXIT
 }
 suite_cleanup() {
     local p
+    suite_aborted "$1"
     for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
     server_stop
     rm -rf "$tmp"
@@ -251,7 +252,7 @@ run_suite() {
         if stage_plan "$map" "$STAGE" skip; then run_plan "$only"; fi
     done
     plan_table "$map" "$@"
-    [ "$failures" -eq 0 ]
+    suite_end
 }
 
 # plan_table MAP STAGE...: the table of results, a row per test, a column per stage.

@@ -32,6 +32,17 @@ failures=0
 pass() { echo "PASS ${RESULT_PREFIX:-}$*"; }
 fail() { echo "FAIL ${RESULT_PREFIX:-}$1: $2"; failures=$((failures + 1)); }
 
+# A suite that stops before its end (a variable unset under set -u, a command failing under
+# set -e, a helper that exits) must still say so with a FAIL line, not only a message on
+# stderr: every suite's EXIT trap calls suite_aborted $? first, and its last line is
+# suite_end, which says the end was reached.
+suite_reached_end=
+suite_end() { suite_reached_end=1; [ "$failures" -eq 0 ]; }
+suite_aborted() {
+    [ -n "$suite_reached_end" ] || [ "$1" = 0 ] ||
+        echo "FAIL ${RESULT_PREFIX:-}$(basename "$(dirname "$0")")/aborted: the suite stopped before its end (exit status $1; the error is above): the checks after it did not run"
+}
+
 # scenarios ARG...: the scenario client, bounded to 60 s.
 scenarios() { timeout -k 5 60 $CLIENT_RUNNER "$SCENARIOS" "$@"; }
 

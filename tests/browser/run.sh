@@ -27,7 +27,7 @@ LOAD_S=${LOAD_S:-60}    # Chromium's whole run, at most
 LAB_S=${LAB_S:-45}      # the lab's whole run, at most (01's stalled sleeps give up after 12 s)
 LOG_PREFIX=browser-     # server logs: build/tests/browser-STAGE.log
 profile=$(mktemp -d)
-trap 'server_stop; wine_stop; rm -rf "$profile"' EXIT
+trap 'suite_aborted $?; server_stop; wine_stop; rm -rf "$profile"' EXIT
 
 # chromium_flags: headless, quiet, a fresh profile each time.
 chromium_flags() {
@@ -135,4 +135,4 @@ wine_ready
 for stage in "$@"; do
     run_stage "$stage"
 done
-[ "$failures" -eq 0 ]
+suite_end

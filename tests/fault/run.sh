@@ -9,10 +9,14 @@
 #   recv-fails     IOCP_FAULT=recv:3-4:10055: the 3rd and 4th WSARecv posts fail (WSAENOBUFS)
 #   send-fails     IOCP_FAULT=send:2-3:10055: the 2nd and 3rd WSASend posts fail
 #   accept-fails   -a 4, IOCP_FAULT=accept:5-7:10054: the first three AcceptEx posted again
-#                  after an accept fail at once with WSAECONNRESET
+#                  after an accept fail at once with WSAECONNRESET (a client reset before its
+#                  accept: the stage tries the same socket again)
+#   accept-refill  -a 4, IOCP_FAULT=accept:5-6:10055: two fail with WSAENOBUFS, which is not
+#                  tried again at once: the pool is short until 06's sweep refills it
 #   every-nth      -a 4, IOCP_FAULT=recv:%7:10055,send:%5:10055,accept:%9:10054 during a 3 s
 #                  connect storm (shutdown-client storm): each kind fails at least once
-# each while 10 clients in turn ask GET / (some are cut: their connection's post failed).
+# each while 10 clients in turn ask GET / (some are cut: their connection's post failed; none
+# may be left waiting: a failed post ends its connection at once, with a reset).
 # Then (expect.map says which): exactly the posts picked failed ("fault:" lines in the log)
 # and /stats KIND.failed counts them; 10 new requests are all answered; the ledger check;
 # the AcceptEx pool is whole again (/stats accept.pending = 4 within 5 s); Ctrl+C: exit 0
@@ -41,14 +45,19 @@ start() {
     IOCP_FAULT=$2 server_start "$STAGE" "${args[@]}"
 }
 
-# requests N: N clients in turn, GET / each on a new connection; echoes how many got 200.
+# requests N: N clients in turn, GET / each on a new connection. Sets OK (how many got 200)
+# and HUNG (how many got nothing within 5 s: their connection was neither answered nor ended;
+# a failed post must end it, with a reset, so that its client knows at once).
 requests() {
-    local i ok=0
+    local i code
+    OK=0 HUNG=0
     for ((i = 0; i < $1; i++)); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$SERVER_PORT/")" = 200 ] &&
-            ok=$((ok + 1))
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$SERVER_PORT/")
+        case $? in
+            0) [ "$code" != 200 ] || OK=$((OK + 1)) ;;
+            28) HUNG=$((HUNG + 1)) ;;
+        esac
     done
-    echo "$ok"
 }
 
 # pool_whole: "" once /stats accept.pending is back to POOL (within 5 s), else what it is.
@@ -90,17 +99,21 @@ finish() {
 # fault_test TEST RULES KIND COUNT EXPECT: COUNT posts of KIND fail under RULES while 10
 # clients come in turn; then 10 more are all answered, the ledger check, finish.
 fault_test() {
-    local test=$1 rules=$2 kind=$3 want=$4 expect=$5 cut failed_lines failed ok
+    local test=$1 rules=$2 kind=$3 want=$4 expect=$5 cut hung failed_lines failed ok
     REASON='' DETAIL=''
     start "$test" "$rules" "$expect" || { result "$test" "the debug build did not start (see $(server_log "$STAGE"))" ""; return; }
-    cut=$((10 - $(requests 10)))
+    requests 10
+    cut=$((10 - OK)) hung=$HUNG
+    [ "$hung" = 0 ] ||
+        REASON="$hung of 10 clients got nothing within 5 s: a connection whose post failed was left waiting for a completion that never comes"
     failed_lines=$(grep -c "^fault: $kind post " "$(server_log "$STAGE")")
     failed=$(stats_op "$(stats_now)" "$kind" failed)
     [ "$failed_lines" = "$want" ] ||
-        REASON="$failed_lines $kind posts failed, want $want (IOCP_FAULT=$rules): too few posts of that kind, or the switch is off"
+        REASON="${REASON:+$REASON; }$failed_lines $kind posts failed, want $want (IOCP_FAULT=$rules): too few posts of that kind, or the switch is off"
     [ "${failed:-0}" -ge "$want" ] ||
         REASON="${REASON:+$REASON; }/stats $kind.failed=${failed:-missing} after $want failed posts: the stage did not count them"
-    ok=$(requests 10)
+    requests 10
+    ok=$OK
     [ "$ok" = 10 ] || REASON="${REASON:+$REASON; }only $ok of 10 requests answered after the failures"
     if server_alive && ! ledger_check; then
         REASON="${REASON:+$REASON; }ledger: $(detail_of "$LEDGER_OUT")"
@@ -113,6 +126,7 @@ fault_test() {
 t_recv_fails() { fault_test recv-fails recv:3-4:10055 recv 2 "$1"; }
 t_send_fails() { fault_test send-fails send:2-3:10055 send 2 "$1"; }
 t_accept_fails() { fault_test accept-fails accept:5-7:10054 accept 3 "$1"; }
+t_accept_refill() { fault_test accept-refill accept:5-6:10055 accept 2 "$1"; }
 
 t_every_nth() {
     local test=every-nth rules=recv:%7:10055,send:%5:10055,accept:%9:10054 storm=$tmp/storm.out kind n
