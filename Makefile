@@ -26,14 +26,19 @@ LDLIBS  := -lws2_32
 COMMON  := $(wildcard common/*.c)
 HEADERS := $(wildcard common/*.h)
 
-# make DEBUG=1 ...: every io_op is checked on post, dequeue and free (common/opcheck.h);
-# built apart, in build/debug, so both builds can be tested in one run.
+# make DEBUG=1 ...: every io_op is checked on post, dequeue and free (common/opcheck.h),
+# and posts fail on demand (IOCP_FAULT, common/fault.h, force-included: no stage names
+# it); built apart, in build/debug, so both builds can be tested in one run.
+DEBUG_BUILD  := build/debug
+DEBUG_CFLAGS := -DIOCP_DEBUG -include common/fault.h
 ifeq ($(DEBUG),1)
-BUILD   := build/debug
-CFLAGS  += -DIOCP_DEBUG
+BUILD   := $(DEBUG_BUILD)
+CFLAGS  += $(DEBUG_CFLAGS)
 endif
 
 SERVERS   := $(foreach s,$(STAGES),$(BUILD)/$(s)/server.exe)
+# The debug servers whatever DEBUG says: the fault suite and the shutdown suite's storm run them.
+DEBUG_SERVERS := $(foreach s,$(STAGES),$(DEBUG_BUILD)/$(s)/server.exe)
 SERVERS32 := $(foreach s,$(STAGES),$(BUILD)/i686/$(s)/server.exe)
 
 .PHONY: all servers check-x86 run diff test help clean deps
@@ -52,6 +57,13 @@ servers: $(SERVERS)
 $(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+
+ifneq ($(DEBUG),1)
+# (the shorter stem wins over $(BUILD)/%/server.exe for build/debug/NN-name/server.exe)
+$(DEBUG_BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(DEBUG_CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+endif
 
 # 32-bit build: the stages must build warning-free for x86 too (printf formats and casts of
 # ULONG_PTR/SIZE_T differ in width). It cannot catch a ULONG completion key: on x86 ULONG_PTR
@@ -84,6 +96,7 @@ include tests/client/rules.mk
 include tests/scenario/rules.mk
 include tests/load/rules.mk
 include tests/shutdown/rules.mk
+include tests/fault/rules.mk
 include tests/notes/rules.mk
 include tests/debug/rules.mk
 include tests/cmake/rules.mk
@@ -109,9 +122,12 @@ help:
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"
 	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
 	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
+	@echo "                  NAME is one of (tests/breakit/mutations):"
+	@sed -n 's/^\[\(.*\)\]$$/\1/p' tests/breakit/mutations | paste -sd' ' | fold -s -w 70 | sed 's/^/                    /'
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
+	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"
 	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
 	@echo "make win-client-test   the scenario suite driven by the Windows build of the client (Wine)"
 	@echo "make cmake-test   CMakeLists.txt (the Visual Studio path) builds every stage, and each serves"

@@ -20,6 +20,9 @@ else
     . "$top/tools/wine-env.sh"
 fi
 build=${BUILD_DIR:-$top/build}              # the top Makefile's $(BUILD)
+# The debug build (the op guard and the fault switch: common/opcheck.h, common/fault.h),
+# whatever $(BUILD) is: a test that needs it starts its server with SERVER_BUILD=$debug_build.
+debug_build=${DEBUG_BUILD_DIR:-$top/build/debug}
 SCENARIOS=${SCENARIOS:-$build/tests/scenarios}
 # A Windows build of the client (.exe) runs under Wine too, on Linux.
 CLIENT_RUNNER=
@@ -29,10 +32,22 @@ failures=0
 pass() { echo "PASS ${RESULT_PREFIX:-}$*"; }
 fail() { echo "FAIL ${RESULT_PREFIX:-}$1: $2"; failures=$((failures + 1)); }
 
+# A suite that stops before its end (a variable unset under set -u, a command failing under
+# set -e, a helper that exits) must still say so with a FAIL line, not only a message on
+# stderr: every suite's EXIT trap calls suite_aborted $? first, and its last line is
+# suite_end, which says the end was reached.
+suite_reached_end=
+suite_end() { suite_reached_end=1; [ "$failures" -eq 0 ]; }
+suite_aborted() {
+    [ -n "$suite_reached_end" ] || [ "$1" = 0 ] ||
+        echo "FAIL ${RESULT_PREFIX:-}$(basename "$(dirname "$0")")/aborted: the suite stopped before its end (exit status $1; the error is above): the checks after it did not run"
+}
+
 # scenarios ARG...: the scenario client, bounded to 60 s.
 scenarios() { timeout -k 5 60 $CLIENT_RUNNER "$SCENARIOS" "$@"; }
 
-server_exe() { echo "$build/$1/server.exe"; }
+# server_exe STAGE: the server server_start runs: $build's, or SERVER_BUILD's when set.
+server_exe() { echo "${SERVER_BUILD:-$build}/$1/server.exe"; }
 
 # The stage's log: the server's stdout and stderr (a Wine crash report goes to either),
 # one section per start. LOG_PREFIX keeps the browser test's logs apart.

@@ -17,6 +17,7 @@ suites=(
     "browser-test"
     "load-test"
     "shutdown-test"
+    "fault-test"
     "check-notes"
     "cmake-test"
     "opcheck-test"
@@ -33,7 +34,7 @@ if [ "${OS:-}" = Windows_NT ]; then
         "win-client-test: scenario-test already runs the client as a Windows program here"
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
-        "shutdown-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
+        "shutdown-test, fault-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
     )
 fi
 for s in "${skipped[@]}"; do echo "SKIP $s"; done
@@ -51,6 +52,6 @@ for entry in "${suites[@]}"; do
     fi
     passed=$((passed + p)) failed=$((failed + f))
 done
-[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test load-test shutdown-test opcheck-test check-notes (see the SKIP lines at the top)"
+[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test load-test shutdown-test fault-test opcheck-test check-notes (see the SKIP lines at the top)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

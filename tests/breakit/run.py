@@ -9,7 +9,8 @@ For each mutation of tests/breakit/mutations (all, or those NAMEd): copy the sta
 server.c to build/breakit/NAME/STAGE/server.c with the mutation's exact-text replacements,
 build it (as the Makefile builds a stage: CC, CFLAGS, COMMON and LDLIBS come from make in
 the environment as BREAKIT_CC, BREAKIT_CC32, BREAKIT_CFLAGS, BREAKIT_COMMON,
-BREAKIT_LDLIBS; `debug 1` adds -DIOCP_DEBUG), and run the check that must catch it
+BREAKIT_LDLIBS; `debug 1` adds BREAKIT_DEBUG_CFLAGS: -DIOCP_DEBUG and the fault switch of
+common/fault.h), and run the check that must catch it
 against the copy, with BUILD_DIR=build/breakit/NAME (the check's server log is there, in
 tests/). One line per mutation:
 
@@ -90,7 +91,8 @@ def one_line(text, width=220):
 
 def compile_copy(cc, src, exe, debug):
     env = os.environ
-    cmd = ([cc] + shlex.split(env.get("BREAKIT_CFLAGS", "")) + (["-DIOCP_DEBUG"] if debug else [])
+    debug_flags = shlex.split(env.get("BREAKIT_DEBUG_CFLAGS") or "-DIOCP_DEBUG -include common/fault.h")
+    cmd = ([cc] + shlex.split(env.get("BREAKIT_CFLAGS", "")) + (debug_flags if debug else [])
            + ["-o", exe, src] + shlex.split(env.get("BREAKIT_COMMON", ""))
            + shlex.split(env.get("BREAKIT_LDLIBS", "")))
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
@@ -101,7 +103,8 @@ def compile_copy(cc, src, exe, debug):
 def run_check(m, where):
     """(caught, what caught it or why not)."""
     kind, *args = m["check"].split()
-    env = dict(os.environ, BUILD_DIR=where,
+    # DEBUG_BUILD_DIR: the suites that run a debug build (tests/fault, ctrl-c-storm) run the copy
+    env = dict(os.environ, BUILD_DIR=where, DEBUG_BUILD_DIR=where,
                SCENARIOS=os.path.join(BUILD, "tests", "scenarios"),
                SHUTDOWN_CLIENT=os.path.join(BUILD, "tests", "shutdown-client"))
     if kind == "scenario":
@@ -111,6 +114,9 @@ def run_check(m, where):
         env["SHUTDOWN_ONLY"] = " ".join(args)
         env.setdefault("SHUTDOWN_REPEAT", "1")
         cmd = ["bash", "tests/shutdown/run.sh", m["stage"]]
+    elif kind == "fault":
+        env["FAULT_ONLY"] = " ".join(args)
+        cmd = ["bash", "tests/fault/run.sh", m["stage"]]
     else:
         return False, f"unknown check '{m['check']}'"
     try:

@@ -6,9 +6,9 @@
 # connection, may ask for /favicon.ico, keeps the connection alive), check the DOM names
 # the stage. Then the lab (common/app.c's /lab page, /lab?run=lab, driven by tests/browser/lab.py
 # in real time): the page times one /sleep?ms=1000 alone and four at once, and downloads
-# 64 MiB, and the lines it writes are checked: the four one after another (total >= 3 x
-# the single one, or stalled) where tests/scenario/expect.map says sleep-parallel-4
-# stalls, side by side (total < 2.5 x single) where it serves. Then the ledger check (the
+# 64 MiB, and the lines it writes are checked: the four one after another (total >= 3.9 s:
+# four 1 s handlers in turn; or stalled) where tests/scenario/expect.map says
+# sleep-parallel-4 stalls, side by side (total < 3 s) where it serves. Then the ledger check (the
 # server is back to only the probe's connection, nothing pending) and the log for a Wine
 # crash report. Lines:
 #   PASS browser/01-blocking
@@ -27,7 +27,7 @@ LOAD_S=${LOAD_S:-60}    # Chromium's whole run, at most
 LAB_S=${LAB_S:-45}      # the lab's whole run, at most (01's stalled sleeps give up after 12 s)
 LOG_PREFIX=browser-     # server logs: build/tests/browser-STAGE.log
 profile=$(mktemp -d)
-trap 'server_stop; wine_stop; rm -rf "$profile"' EXIT
+trap 'suite_aborted $?; server_stop; wine_stop; rm -rf "$profile"' EXIT
 
 # chromium_flags: headless, quiet, a fresh profile each time.
 chromium_flags() {
@@ -51,21 +51,23 @@ lab_expect() {
 
 # lab STAGE: run the page's lab, check the timings it wrote into the page.
 lab() {
-    local stage=$1 name="browser/$1" out rc=0 line single total want verdict=""
+    local stage=$1 name="browser/$1" out rc=0 line total want verdict=""
     chromium_flags
     out=$(timeout -k 5 $((LAB_S + 30)) python3 "$here/lab.py" "$LAB_S" \
           "http://127.0.0.1:$SERVER_PORT/lab?run=lab" "$CHROMIUM" "${flags[@]}") || rc=$?
     echo "$out" >"$build/tests/browser-$stage.lab"
     want=$(lab_expect "$stage")
     line=$(grep -m1 '^sleep: ' <<<"$out" || true)
-    single=$(sed -n 's/.*single=\([0-9]*\).*/\1/p' <<<"$line")
     total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$line")
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
         fail "$name/lab-sleep" "the lab did not finish in $LAB_S s (exit $rc): $(tail -n 1 <<<"$out")"
+    # Judged against the handler's own 1000 ms, not the page's single request, which a busy
+    # machine slows (2089 ms once): four handlers one at a time cannot end before 4 s (100 ms
+    # for the clocks), four side by side end well before 3 s even then.
     elif [ "$want" = serial ] && { [[ $line == "sleep: stalled"* ]] ||
-                                   { [ -n "$total" ] && [ "$total" -ge $((3 * single)) ]; }; }; then
+                                   { [ -n "$total" ] && [ "$total" -ge 3900 ]; }; }; then
         verdict=serial
-    elif [ "$want" = parallel ] && [ -n "$total" ] && [ $((total * 10)) -lt $((25 * single)) ]; then
+    elif [ "$want" = parallel ] && [ -n "$total" ] && [ "$total" -lt 3000 ]; then
         verdict=parallel
     else
         fail "$name/lab-sleep" "expected $want (expect.map, sleep-parallel-4), the page says: ${line#sleep: }"
@@ -135,4 +137,4 @@ wine_ready
 for stage in "$@"; do
     run_stage "$stage"
 done
-[ "$failures" -eq 0 ]
+suite_end

@@ -13,7 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 . "$here/../lib.sh"
 LOG_PREFIX=cmake-
-trap 'server_stop; wine_stop' EXIT
+trap 'suite_aborted $?; server_stop; wine_stop' EXIT
 
 [ $# -gt 0 ] || { echo "usage: $0 STAGE..." >&2; exit 2; }
 args=(-S "$top" -B "$build" -DCMAKE_C_FLAGS=-Werror -DCMAKE_BUILD_TYPE=Release)
@@ -45,4 +45,4 @@ for stage in "$@"; do
     fi
     server_stop
 done
-[ "$failures" -eq 0 ]
+suite_end

@@ -27,7 +27,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib-extra.sh"
 map=$here/expect.map
 require_scenarios
-trap 'server_stop; [ -z "${WRK_PID:-}" ] || kill "$WRK_PID" 2>/dev/null; wine_stop' EXIT
+trap 'suite_aborted $?; server_stop; [ -z "${WRK_PID:-}" ] || kill "$WRK_PID" 2>/dev/null; wine_stop' EXIT
 
 seconds=${LOAD_SECONDS:-3}
 conns=50
@@ -52,8 +52,8 @@ heap_selftest() {
 
 # run_mode STAGE MODE EXPECT: one server, one wrk run, one result line.
 run_mode() {
-    local stage=$1 mode=$2 expect=$3 out wrk_out line probe probe_ms probe_rc=0 reason='' detail
-    local hdr=() t0 req dur rps p99 errs crash heap name=$1/$2
+    local stage=$1 mode=$2 expect=$3 out wrk_out line probe probe_ms='' probe_rc=0 reason='' detail=''
+    local hdr=() t0 req=0 dur rps=0 p99 errs crash heap name=$1/$2
     [ "$mode" = close ] && hdr=(-H 'Connection: close')
     LOG_PREFIX=load-$mode-
     : >"$(server_log "$stage")"
@@ -179,4 +179,4 @@ for stage in "$@"; do
     run_stage "$stage"
 done
 print_table "$@"
-[ "$failures" -eq 0 ]
+suite_end

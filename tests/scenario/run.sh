@@ -21,7 +21,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../lib.sh"
 map=$here/expect.map
 require_scenarios
-trap 'server_stop; wine_stop' EXIT
+trap 'suite_aborted $?; server_stop; wine_stop' EXIT
 
 declare -A cell    # cell[label/stage]: pass, stall, FAIL, skip or -
 rows=()            # labels in map order, then the per-stage checks
@@ -162,4 +162,4 @@ for stage in "$@"; do
 done
 print_table "$@"
 echo "scenario suite: $SECONDS s (client: ${CLIENT_RUNNER:+$CLIENT_RUNNER }${SCENARIOS#"$top"/})"
-[ "$failures" -eq 0 ]
+suite_end

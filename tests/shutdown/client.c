@@ -2,12 +2,13 @@
  * give too little control: when exactly the signal goes, how fast a body is read, when a
  * connection was closed by the server.
  *
- *   shutdown-client -p PORT [-t MS] get PATH [--rate BYTES_PER_S] [--sigint PID]
+ *   shutdown-client -p PORT [-t MS] get PATH [--rate BYTES_PER_S | --hold] [--sigint PID]
  *       GET PATH (Connection: close). Prints "HEADERS status=S length=N" once the header
  *       block is in; then, with --sigint, sends SIGINT to PID and prints "SIGNALLED"; then
- *       reads the body, at most BYTES_PER_S bytes a second (until SIGUSR1 arrives: from
- *       then on as fast as it can, so a test can drain what is left once it has seen what it
- *       wanted). Last line:
+ *       reads the body, at most BYTES_PER_S bytes a second, or (--hold) nothing at all,
+ *       until SIGUSR1 arrives: from then on as fast as it can, so a test can drain what is
+ *       left once it has seen what it wanted. With --rate or --hold the receive buffer is
+ *       64 KiB (a reader that is really slow). Last line:
  *         GET status=S body=GOT/N end=complete|eof|reset|timeout ms=T
  *       (T: ms from the headers to the end). Exit 0 only when the body came whole.
  *   shutdown-client -p PORT [-t MS] idle
@@ -23,6 +24,15 @@
  *       N requests (GET /, default 10) on one keep-alive connection, one every MS (default
  *       300), each read whole. Prints "CONNECTED", then "KEEPALIVE served=K/N ms=T" (and
  *       the reason when K < N). Exit 0 when all N were answered with 200.
+ *   shutdown-client -p PORT [-t MS] storm [--conns N] [--for MS]
+ *       A connect storm: N connections (default 64) at a time for MS ms (default: until
+ *       -t), a new one as soon as one ends. Every third is reset (RST) as soon as it is
+ *       connected; the others ask GET / (Connection: close) and read to the server's close.
+ *       Prints "STORMING" once N connects are issued, and last
+ *         STORM connects=C answered=A cut=X refused=R ms=T
+ *       (answered: a whole 200; cut: closed or reset before one; refused: the connect
+ *       failed). It stops early after 50 refused connects in a row (the server is gone).
+ *       Exit 0: the suite judges the server, not the storm.
  *
  * -t MS bounds the whole run (default 20000): nothing here can hang. Native C over the
  * test clients' library (tests/client/client.c); the signals are POSIX. The server runs
@@ -54,9 +64,10 @@ static void say(const char *fmt, ...)
 
 static _Noreturn void usage(void)
 {
-    fprintf(stderr, "usage: shutdown-client -p PORT [-t MS] get PATH [--rate B] [--sigint PID]\n"
+    fprintf(stderr, "usage: shutdown-client -p PORT [-t MS] get PATH [--rate B | --hold] [--sigint PID]\n"
                     "       shutdown-client -p PORT [-t MS] idle | slowloris [--interval MS] |\n"
-                    "                       keepalive [--count N] [--interval MS]\n");
+                    "                       keepalive [--count N] [--interval MS] |\n"
+                    "                       storm [--conns N] [--for MS]\n");
     exit(2);
 }
 
@@ -97,9 +108,22 @@ static const char *end_name(long n)
     return n == CONN_EOF ? "eof" : n == CONN_RESET ? "reset" : n == CONN_TIMEOUT ? "timeout" : "error";
 }
 
-static int do_get(const char *path, long rate, long sigint_pid)
+/* --hold: nothing until SIGUSR1 (or the end of the run); a signal that came first counts. */
+static void wait_usr1(void)
 {
-    conn c = connect_server(rate > 0 ? 65536 : 0);
+    sigset_t usr1;
+    struct timespec left = {left_ms() / 1000, (long)(left_ms() % 1000) * 1000000L};
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &usr1, NULL);
+    if (!full_speed && sigtimedwait(&usr1, NULL, &left) == SIGUSR1)
+        full_speed = 1;
+    sigprocmask(SIG_UNBLOCK, &usr1, NULL);
+}
+
+static int do_get(const char *path, long rate, int hold, long sigint_pid)
+{
+    conn c = connect_server(rate > 0 || hold ? 65536 : 0);
     response r;
     long n = 1;
     long long length, got, first, start, rate_start;
@@ -129,6 +153,8 @@ static int do_get(const char *path, long rate, long sigint_pid)
         }
         say("SIGNALLED");
     }
+    if (hold)
+        wait_usr1();
     rate_start = now_ms();
     while (got < length) {
         size_t want = (size_t)-1;
@@ -238,10 +264,109 @@ static int do_keepalive(int count, long interval)
     return 0;
 }
 
+/* One connection of the storm. */
+typedef struct storm_conn {
+    conn c;
+    int  active, connecting, reset;
+} storm_conn;
+
+typedef struct storm_count {
+    long connects, answered, cut, refused, refused_in_a_row;
+} storm_count;
+
+/* A connection of the storm has ended: count it, free its slot. */
+static void storm_end(storm_conn *k, storm_count *n)
+{
+    response r;
+    if (response_take(&k->c, &r) == 1 && r.status == 200)
+        n->answered++;
+    else
+        n->cut++;
+    response_free(&r);
+    conn_close(&k->c);
+    k->active = 0;
+}
+
+/* One step of k after poll() said `revents` about it. */
+static void storm_step(storm_conn *k, short revents, storm_count *n)
+{
+    int r;
+    long got;
+    if (!revents)
+        return;
+    if (k->connecting) {
+        if ((r = conn_connected(&k->c, 0)) < 0) {
+            n->refused++;
+            n->refused_in_a_row++;
+            conn_close(&k->c);
+            k->active = 0;
+        } else if (r == 1) {
+            k->connecting = 0;
+            n->refused_in_a_row = 0;
+            if (k->reset) {
+                conn_reset(&k->c);
+                k->active = 0;
+            } else if (conn_send_get(&k->c, "/", "Connection: close\r\n", 1000) != 0) {
+                storm_end(k, n);
+            }
+        }
+    } else if ((got = conn_fill(&k->c, (size_t)-1, 0)) <= 0 && got != CONN_TIMEOUT) {
+        storm_end(k, n);
+    }
+}
+
+static int do_storm(int size, long ms)
+{
+    storm_conn *ks = calloc((size_t)size, sizeof *ks);
+    struct pollfd *ps = calloc((size_t)size, sizeof *ps);
+    long long start = now_ms(), stop = start + ms;
+    storm_count n = {0, 0, 0, 0, 0};
+    int i, active;
+    if (!ks || !ps) {
+        say("STORM connects=0 answered=0 cut=0 refused=0 ms=0 (out of memory)");
+        return 1;
+    }
+    do {
+        active = 0;
+        for (i = 0; i < size; i++) {
+            storm_conn *k = &ks[i];
+            if (!k->active && now_ms() < stop && left_ms() > 0 && n.refused_in_a_row < 50) {
+                if (conn_start(&k->c, port, "s", 0) != 0) {
+                    n.refused++;
+                    n.refused_in_a_row++;
+                    conn_close(&k->c);
+                } else {
+                    k->active = k->connecting = 1;
+                    k->reset = ++n.connects % 3 == 0;
+                    if (n.connects == size)
+                        say("STORMING");
+                }
+            }
+            ps[i].fd = k->active ? k->c.fd : NO_SOCKET;   /* poll skips a negative fd */
+            ps[i].events = k->connecting ? POLLOUT : POLLIN;
+            ps[i].revents = 0;
+            active += k->active;
+        }
+        if (active && sock_poll(ps, size, 100) < 0 && !sock_interrupted(sock_error()))
+            break;
+        for (i = 0; i < size; i++)
+            if (ks[i].active)
+                storm_step(&ks[i], ps[i].revents, &n);
+    } while (active > 0);
+    for (i = 0; i < size; i++)
+        if (ks[i].active)
+            conn_close(&ks[i].c);
+    say("STORM connects=%ld answered=%ld cut=%ld refused=%ld ms=%lld", n.connects, n.answered,
+        n.cut, n.refused, now_ms() - start);
+    free(ks);
+    free(ps);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    long timeout = 20000, rate = 0, sigint_pid = 0, interval = 300;
-    int count = 10, i = 1;
+    long timeout = 20000, rate = 0, sigint_pid = 0, interval = 300, storm_ms = -1;
+    int count = 10, conns = 64, hold = 0, i = 1;
     const char *mode, *path = NULL;
 
     sock_startup();
@@ -263,6 +388,10 @@ int main(int argc, char **argv)
             usage();
         path = argv[i++];
     }
+    if (i < argc && strcmp(argv[i], "--hold") == 0) {   /* the one option without a value */
+        hold = 1;
+        i++;
+    }
     for (; i + 1 < argc; i += 2) {
         if (strcmp(argv[i], "--rate") == 0)
             rate = atol(argv[i + 1]);
@@ -272,6 +401,10 @@ int main(int argc, char **argv)
             interval = atol(argv[i + 1]);
         else if (strcmp(argv[i], "--count") == 0)
             count = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--conns") == 0)
+            conns = atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--for") == 0)
+            storm_ms = atol(argv[i + 1]);
         else
             usage();
     }
@@ -281,12 +414,14 @@ int main(int argc, char **argv)
     alarm((unsigned)(timeout / 1000 + 5)); /* the safety net behind every bounded wait */
 
     if (strcmp(mode, "get") == 0)
-        return do_get(path, rate, sigint_pid);
+        return do_get(path, rate, hold, sigint_pid);
     if (strcmp(mode, "idle") == 0)
         return do_idle();
     if (strcmp(mode, "slowloris") == 0)
         return do_slowloris(interval);
     if (strcmp(mode, "keepalive") == 0)
         return do_keepalive(count, interval);
+    if (strcmp(mode, "storm") == 0 && conns > 0)
+        return do_storm(conns, storm_ms >= 0 ? storm_ms : timeout);
     usage();
 }

@@ -5,6 +5,7 @@
 #   make shutdown-test              tests/shutdown/run.sh against 05-acceptex and 06-shutdown
 #   make shutdown-test HEAP_CHECK=1 the same with Wine's heap warnings on (double frees)
 #   make shutdown-test SHUTDOWN_REPEAT=50   ctrl-c-repeat 50 times instead of 10 (races)
+#   make shutdown-test STORM_REPEAT=20      ctrl-c-storm 20 times instead of 5
 # The clients (idle, slowloris, slow and signalling downloads) are native C over the test
 # clients' library (tests/client), like scenarios.
 
@@ -17,10 +18,14 @@ $(BUILD)/tests/shutdown-client: $(SHUTDOWN_TOP)tests/shutdown/client.c $(CLIENT_
 
 HEAP_CHECK ?= 0
 SHUTDOWN_REPEAT ?= 10
+STORM_REPEAT ?= 5
 SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS)) \
                SHUTDOWN_CLIENT=$(abspath $(BUILD)/tests/shutdown-client) HEAP_CHECK=$(HEAP_CHECK) \
-               SHUTDOWN_REPEAT=$(SHUTDOWN_REPEAT)
+               SHUTDOWN_REPEAT=$(SHUTDOWN_REPEAT) STORM_REPEAT=$(STORM_REPEAT) \
+               DEBUG_BUILD_DIR=$(abspath $(DEBUG_BUILD))
 
 .PHONY: shutdown-test
-shutdown-test: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl
+# ctrl-c-storm runs 06's debug build (the guard of common/opcheck.h on every io_op).
+shutdown-test: servers $(filter %/06-shutdown/server.exe,$(DEBUG_SERVERS)) $(SCENARIOS) \
+               $(BUILD)/tests/shutdown-client | deps-curl
 	$(SHUTDOWN_ENV) bash $(SHUTDOWN_TOP)tests/shutdown/run.sh 05-acceptex 06-shutdown

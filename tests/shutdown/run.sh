@@ -18,16 +18,18 @@
 #                         ~1000 ms (within 1000 ms + 1 s), while a keep-alive client with a
 #                         request every 300 ms for 2.4 s and single requests are served;
 #                         then the ledger check, then Ctrl+C as in ctrl-c-idle
-#   send-deadline         a client that asks for 60 MB and never reads, beside one that reads
-#                         8 MiB at 1 MiB/s. serve (06, --send-ms 2000): the non-reader is
-#                         closed ("send made no progress" in the log) 1.5..6 s after its
-#                         request (the deadline counts from the last progress, which follows
-#                         the request) and freed within 3 s of that while it still holds its
-#                         socket (its cancelled send completes: /stats live_connections is
-#                         back to the slow reader and the probe), the slow reader gets every
-#                         byte; stall (05, no
-#                         deadline): the non-reader still holds its connection 4 s later.
-#                         Then the ledger is back to its baseline
+#   send-deadline         a client that asks for 60 MB and reads nothing after its header
+#                         block, beside one that reads 8 MiB at 1 MiB/s. serve (06,
+#                         --send-ms 2000): the non-reader is closed ("send made no progress"
+#                         in the log) 1.5..6 s after its request (the deadline counts from the
+#                         last progress, which follows the request) and freed within 3 s of
+#                         that while it still holds its socket (its cancelled send completes:
+#                         /stats live_connections is back to the slow reader and the probe);
+#                         when it then reads, it gets a reset (an abort), not an EOF; the
+#                         slow reader gets every byte; stall (05, no deadline): the
+#                         non-reader still holds its connection 4 s later. Then the ledger
+#                         is back to its baseline
+#   send-progress         --send-ms 2000: 1 MiB read at 150 KB/s (about 7 s) comes whole
 #   sweep-behind-handler  --idle-ms 1000: four pipelined /sleep?ms=2000 keep one connection's
 #                         handler busy for 8 s; a silent connection beside it is closed after
 #                         1000..2000 ms all the same (the sweep passes by a busy connection);
@@ -44,9 +46,18 @@
 #   ctrl-c-repeat         ten times (SHUTDOWN_REPEAT=N: N times): a fresh server, wrk
 #                         (keep-alive and Connection: close in turn), Ctrl+C: each time exit 0
 #                         and a zero final ledger within --drain-ms + 2 s
+#   ctrl-c-idle-conns     --drain-ms 20000 and four idle connections: Ctrl+C ends the server
+#                         within 4 s, exit 0, zero final ledger; each idle client sees EOF
+#   ctrl-c-storm          the debug build (build/debug, DEBUG_BUILD_DIR), STORM_REPEAT times
+#                         (default 5): Ctrl+C in a connect storm (shutdown-client storm), exit
+#                         0 and a zero final ledger within --drain-ms + 2 s, no "opcheck:"
+#   budget-uploads        --budget-mb 8: the scenario upload-48 (48 uploads of 1 MB at once:
+#                         whole echo or 503 with Retry-After each, buffer_high under 8 MiB +
+#                         48 x 64 KiB), then the ledger check
 # SHUTDOWN_ONLY="TEST..." runs those tests only (tests/breakit does, on a mutated stage).
-# And for every test: no Wine crash report in the log (nor, with HEAP_CHECK=1, a heap
-# warning). A stage's limitation (05-acceptex: "dies") passes as
+# And for every test: no Wine crash report and no "opcheck:" line in the log (nor, with
+# HEAP_CHECK=1, a heap warning). A check that fails prints its FAIL line and the suite goes
+# on: every variable a result line reads is set first (set -u would end the suite). A stage's limitation (05-acceptex: "dies") passes as
 #   PASS 05-acceptex/ctrl-c-under-load (expected: dies without a final ledger)
 #
 # How Ctrl+C is sent: `kill -INT` to the PID bash got for `wine server.exe &`. /usr/bin/wine
@@ -66,52 +77,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib-extra.sh
 . "$here/../lib-extra.sh"
 map=$here/expect.map
-CLIENT=${SHUTDOWN_CLIENT:-$build/tests/shutdown-client}
-[ -x "$CLIENT" ] || { echo "$CLIENT is not built: make $CLIENT (or set SHUTDOWN_CLIENT)" >&2; exit 2; }
-require_scenarios
-
-bg_pids=()      # clients and wrk started in the background: ended on the way out
-tmp=$(mktemp -d)
-cleanup() {
-    local p
-    for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
-    server_stop
-    rm -rf "$tmp"
-    wine_stop
-}
-trap cleanup EXIT
-declare -A cell
+suite_setup   # CLIENT, $tmp, and the cleanup on exit
 
 # --- helpers -----------------------------------------------------------------------------
-
-# bg CMD...: start CMD in the background (stdout to $BG_OUT), remember it; sets BG_PID.
-bg() { "$@" >"$BG_OUT" 2>&1 & BG_PID=$!; bg_pids+=("$BG_PID"); }
-end_bg() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
-
-# wait_for FILE REGEX MS: until a line of FILE matches REGEX (0) or MS pass (1).
-wait_for() {
-    local end=$(($(now_ms) + $3))
-    until grep -q -E "$2" "$1" 2>/dev/null; do
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        sleep 0.02
-    done
-}
-
-# stats_now: the server's /stats JSON (empty if no answer within 2 s).
-stats_now() {
-    curl -s --max-time 2 -H 'Connection: close' "http://127.0.0.1:$SERVER_PORT/stats" || true
-}
-
-# wait_requests N MS: until the server has answered N requests (0), or MS pass (1).
-wait_requests() {
-    local end=$(($(now_ms) + $2)) n
-    while :; do
-        n=$(stats_num "$(stats_now)" requests)
-        [ -n "$n" ] && [ "$n" -ge "$1" ] && return 0
-        [ "$(now_ms)" -lt "$end" ] || return 1
-        sleep 0.05
-    done
-}
 
 # listening: does the server's port still accept a connection?
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$SERVER_PORT") 2>/dev/null; }
@@ -126,87 +94,6 @@ start() {
     SERVER_EXIT_MS=
     : >"$(server_log "$stage")"
     server_start "$stage" "$@"
-}
-
-# final_ledger: the JSON of the last "final ledger: {JSON}" line in the test's log.
-final_ledger() {
-    grep -a -o 'final ledger: {.*}' "$(server_log "$STAGE")" | tail -n 1 | sed 's/^final ledger: //'
-}
-
-# ledger_zero JSON: empty if the ledger reads zero everywhere it must, else what does not.
-ledger_zero() {
-    local json=$1 k v bad='' kind
-    for k in live_connections pending_ops buffer_bytes; do
-        v=$(stats_num "$json" "$k")
-        [ "$v" = 0 ] || bad+=" $k=${v:-missing}"
-    done
-    for kind in recv send accept; do
-        v=$(grep -o "\"$kind\":{[^}]*}" <<<"$json" | grep -o '"pending":-\?[0-9]*' | cut -d: -f2)
-        [ "$v" = 0 ] || bad+=" $kind.pending=${v:-missing}"
-    done
-    echo "${bad# }"
-}
-
-# after_exit MAX_MS: what is wrong with how the server just ended, in EXIT_PROBLEM ("" if
-# nothing), for a "drains" test: it must have ended within MAX_MS (SERVER_EXIT_MS), with
-# status 0 and a zero final ledger. Sets LEDGER_JSON. (Not in $(...): it sets variables.)
-after_exit() {
-    local z
-    EXIT_PROBLEM=
-    LEDGER_JSON=$(final_ledger)
-    [ "$SERVER_STATUS" = 0 ] || EXIT_PROBLEM="exit status $SERVER_STATUS"
-    if [ -z "$LEDGER_JSON" ]; then
-        EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }no \"final ledger:\" line on stdout"
-    else
-        z=$(ledger_zero "$LEDGER_JSON")
-        [ -z "$z" ] || EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }final ledger not zero: $z: $LEDGER_JSON"
-    fi
-    [ "$SERVER_EXIT_MS" -le "$1" ] ||
-        EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }ended $SERVER_EXIT_MS ms after Ctrl+C (limit $1 ms)"
-}
-
-# log_problems: a Wine crash report or (HEAP_CHECK=1) a heap warning in the test's log.
-log_problems() {
-    local c h
-    c=$(crash_report "$STAGE")
-    h=$(heap_report "$STAGE")
-    echo "${c:+Wine crash report: $c}${c:+${h:+; }}$h"
-}
-
-# result TEST REASON DETAIL [EXPECTED-NOTE]: the one line of a test.
-result() {
-    local test=$1 reason=$2 detail=$3 note=${4:-} problems
-    problems=$(log_problems)
-    [ -z "$problems" ] || reason="${reason:+$reason; }$problems"
-    if [ -n "$reason" ]; then
-        fail "$STAGE/$test" "$reason${detail:+ [$detail]} (log: $(server_log "$STAGE"))"
-        cell[$test/$STAGE]=FAIL
-    else
-        pass "$STAGE/$test${note:+ ($note)}${detail:+: $detail}"
-        case $note in
-            *stall*) cell[$test/$STAGE]=stall ;;
-            ?*) cell[$test/$STAGE]=dies ;;
-            *) cell[$test/$STAGE]=pass ;;
-        esac
-    fi
-}
-
-# ctrl_c_and_wait MAX_MS: SIGINT to the server, wait for its end: up to MAX_MS + 12 s, so
-# that a late end is reported as late, with its exit status and final ledger (06 gives up
-# waiting for pending operations after 10 s), rather than as a hang. 1 if it still runs
-# (then it is stopped).
-ctrl_c_and_wait() {
-    kill -INT "$SERVER_PID"
-    if ! server_wait_exit $(($1 + 12000)); then
-        server_stop
-        return 1
-    fi
-}
-
-# ledger_detail: how the server ended, for the result line.
-ledger_detail() {
-    [ -n "${SERVER_EXIT_MS:-}" ] || return 0
-    echo "exit $SERVER_STATUS $SERVER_EXIT_MS ms after Ctrl+C, final ledger: accepted $(stats_num "$LEDGER_JSON" accepted), requests $(stats_num "$LEDGER_JSON" requests), live $(stats_num "$LEDGER_JSON" live_connections), pending $(stats_num "$LEDGER_JSON" pending_ops)"
 }
 
 # dies: the 05 limitation after a Ctrl+C: it ends, and prints no final ledger.
@@ -401,40 +288,70 @@ t_idle_close() {
     result $test "$reason" "idle: $(grep -o 'end=[a-z]* ms=[0-9]*' "$idle"); slowloris: $(grep -o 'end=[a-z]* ms=[0-9]* sent=[0-9]*' "$lor"); keep-alive: $(grep -o 'served=[0-9/]*' "$ka")"
 }
 
-t_ctrl_c_repeat() {
-    local test=ctrl-c-repeat runs=${SHUTDOWN_REPEAT:-10} rep mode bad='' why times=() before after range
+# ctrl_c_runs TEST RUNS LOAD: RUNS times a fresh server, the load `LOAD REP` starts (a
+# function: a client in the background, LOAD_PID; it returns 1 with LOAD_PROBLEM set when
+# the load does not get going), Ctrl+C: each time exit 0 and a zero final ledger within
+# --drain-ms + 2 s. One result line for TEST.
+ctrl_c_runs() {
+    local test=$1 runs=$2 load=$3 rep bad='' why times=() before after range
     LOG_PREFIX=shutdown-$test-
     SERVER_EXIT_MS=
     : >"$(server_log "$STAGE")"
     for rep in $(seq "$runs"); do
-        mode=keep-alive; [ $((rep % 2)) = 0 ] && mode=close
         before=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
         if ! server_start "$STAGE"; then
-            bad+=" run $rep: did not start;"
+            bad+=" run $rep: $(server_exe "$STAGE") did not start;"
             continue
         fi
-        start_wrk $mode
-        if ! wait_requests 200 10000; then
-            bad+=" run $rep ($mode): fewer than 200 answers in 10 s;"
-            end_bg "$WRK_PID"; server_stop
+        if ! "$load" "$rep"; then
+            bad+=" run $rep: $LOAD_PROBLEM;"
+            end_bg "$LOAD_PID"; server_stop
             continue
         fi
         if ! ctrl_c_and_wait 7000; then
-            bad+=" run $rep ($mode): still running 19 s after Ctrl+C;"
-            end_bg "$WRK_PID"
+            bad+=" run $rep: still running 19 s after Ctrl+C;"
+            end_bg "$LOAD_PID"
             continue
         fi
-        end_bg "$WRK_PID"
+        end_bg "$LOAD_PID"
         after_exit 7000
         why=$EXIT_PROBLEM
         # after_exit reads the last final ledger line: make sure it is this run's
         after=$(grep -c 'final ledger: ' "$(server_log "$STAGE")")
         [ "$after" = $((before + 1)) ] || [ -n "$why" ] || why="$((after - before)) final ledger lines"
-        if [ -n "$why" ]; then bad+=" run $rep ($mode): $why;"; else times+=("$SERVER_EXIT_MS"); fi
+        if [ -n "$why" ]; then bad+=" run $rep: $why;"; else times+=("$SERVER_EXIT_MS"); fi
     done
     range=none
     [ ${#times[@]} -eq 0 ] || range=$(printf '%s\n' "${times[@]}" | sort -n | sed -n '1p;$p' | paste -sd' ')
-    result $test "${bad:+${bad# }}" "${#times[@]} of $runs ended with exit 0 and a zero final ledger (ms after Ctrl+C, fastest and slowest: ${range/ /, })"
+    result "$test" "${bad:+${bad# }}" "${#times[@]} of $runs ended with exit 0 and a zero final ledger (ms after Ctrl+C, fastest and slowest: ${range/ /, })"
+}
+
+# wrk_load REP: wrk, keep-alive on odd runs and Connection: close on even ones, until 200
+# requests are answered.
+wrk_load() {
+    local mode=keep-alive
+    [ $(($1 % 2)) = 0 ] && mode=close
+    start_wrk $mode
+    LOAD_PID=$WRK_PID
+    LOAD_PROBLEM="($mode) fewer than 200 answers in 10 s"
+    wait_requests 200 10000
+}
+
+t_ctrl_c_repeat() { ctrl_c_runs ctrl-c-repeat "${SHUTDOWN_REPEAT:-10}" wrk_load; }
+
+# storm_load REP: shutdown-client storm (64 connections at a time, one in three reset at
+# connect) until it has issued 64 connects and 50 requests are answered.
+storm_load() {
+    BG_OUT=$tmp/storm.out bg "$CLIENT" -p "$SERVER_PORT" -t 30000 storm --conns 64 --for 20000
+    LOAD_PID=$BG_PID
+    LOAD_PROBLEM="no storm of connections in 10 s: $(tr '\n' ' ' <"$tmp/storm.out")"
+    wait_for "$tmp/storm.out" '^STORMING' 10000 && wait_requests 50 10000
+}
+
+# Ctrl+C in a connect storm, on the debug build (every io_op checked: common/opcheck.h;
+# result fails on an "opcheck:" line in the log), STORM_REPEAT times (default 5).
+t_ctrl_c_storm() {
+    SERVER_BUILD=$debug_build ctrl_c_runs ctrl-c-storm "${STORM_REPEAT:-5}" storm_load
 }
 
 # pipeline N PATH: open a connection (fd in PIPE_FD), write N pipelined GET PATH on it.
@@ -458,14 +375,19 @@ ledger_after() {
 }
 
 t_send_deadline() {
-    local expect=$1 test=send-deadline args=() slow=$tmp/sd-slow.out slow_pid t0 ms live reason='' detail end
+    local expect=$1 test=send-deadline args=() slow=$tmp/sd-slow.out nr=$tmp/sd-nr.out
+    local slow_pid nr_pid t0 ms live reason='' detail='' end
     [ "$expect" = serve ] && args=(--send-ms 2000)
     start "$STAGE" $test "${args[@]}" || { result $test "no \"listening on\" line within 60 s" ""; return; }
     BG_OUT=$slow bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=8388608' --rate 1048576
     slow_pid=$BG_PID
-    pipeline 1 '/big?bytes=60000000'   # and never read PIPE_FD
-    t0=$(now_ms)
-    if [ "$expect" = serve ]; then
+    # the non-reader: its header block, then nothing read until SIGUSR1
+    BG_OUT=$nr bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=60000000' --hold
+    nr_pid=$BG_PID
+    if ! wait_for "$nr" '^HEADERS status=200' 10000; then
+        reason="the non-reader got no 200 header block in 10 s: $(tr '\n' ' ' <"$nr")"
+    elif [ "$expect" = serve ]; then
+        t0=$(now_ms)
         if wait_for "$(server_log "$STAGE")" 'send made no progress' 6000; then
             ms=$(($(now_ms) - t0))
             [ "$ms" -ge 1500 ] || reason="the non-reader was closed $ms ms after its request, before the 2000 ms deadline"
@@ -478,6 +400,13 @@ t_send_deadline() {
             done
             [ "${live:-9}" -le 2 ] ||
                 reason="${reason:+$reason; }3 s after it was closed the non-reader was not freed (live_connections=${live:-?}): its send never completed"
+            # an abort: once it reads, the client learns its answer is not whole (a reset),
+            # not a clean end of a cut body
+            kill -USR1 "$nr_pid" 2>/dev/null
+            wait_for "$nr" '^GET ' 10000
+            grep -q -E '^GET status=200 body=[0-9]+/60000000 end=reset' "$nr" ||
+                reason="${reason:+$reason; }the non-reader, reading after the deadline closed it, saw no reset: $(grep '^GET' "$nr" || echo no result)"
+            detail+="; it read on: $(grep -o 'body=[^ ]* end=[a-z]*' "$nr")"
         else
             reason="the non-reader still held its connection 6 s after its request (--send-ms 2000)"
         fi
@@ -490,7 +419,7 @@ t_send_deadline() {
             detail="after 4 s the non-reader still holds its connection (live_connections=$live)"
         fi
     fi
-    exec {PIPE_FD}>&-
+    end_bg "$nr_pid"
     wait_for "$slow" '^GET ' 20000
     end_bg "$slow_pid"
     grep -q '^GET status=200 body=8388608/8388608 end=complete' "$slow" ||
@@ -499,6 +428,69 @@ t_send_deadline() {
     reason=${reason:-$LEDGER_PROBLEM}
     result $test "$reason" "$detail; slow reader: $(grep -o 'body=[^ ]* end=[a-z]* ms=[0-9]*' "$slow")" \
         "$([ "$expect" = stall ] && echo 'expected stall: no send deadline')"
+}
+
+# A reader slower than one send's worth per --send-ms is still a reader: 1 MiB read at
+# 150 KB/s with --send-ms 2000 (about 7 s) comes whole. The deadline measures progress, so
+# it must see the reader's progress; 06 sends at most 64 KiB a WSASend.
+t_send_progress() {
+    local test=send-progress out=$tmp/sp.out reason=''
+    start "$STAGE" $test --send-ms 2000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    BG_OUT=$out bg "$CLIENT" -p "$SERVER_PORT" -t 30000 get '/big?bytes=1048576' --rate 150000
+    wait_for "$out" '^(GET|TIMEOUT|CONNECT)' 32000
+    end_bg "$BG_PID"
+    grep -q '^GET status=200 body=1048576/1048576 end=complete' "$out" ||
+        reason="1 MiB read at 150 KB/s under --send-ms 2000: $(grep -E '^(GET|TIMEOUT|CONNECT)' "$out" || echo no result)"
+    ledger_after
+    result $test "${reason:-$LEDGER_PROBLEM}" "$(grep -o 'body=[^ ]* end=[a-z]* ms=[0-9]*' "$out")"
+}
+
+# Ctrl+C with only idle connections: they are finished at once (our FIN, theirs, close),
+# so the server ends long before --drain-ms (20 s here): within 4 s, exit 0, zero ledger,
+# and each idle client sees an orderly end (EOF), not a reset.
+t_ctrl_c_idle_conns() {
+    local test=ctrl-c-idle-conns reason='' i f live end outs=() pids=()
+    start "$STAGE" $test --drain-ms 20000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    for i in 1 2 3 4; do
+        BG_OUT=$tmp/ic$i.out bg "$CLIENT" -p "$SERVER_PORT" -t 40000 idle
+        outs+=("$tmp/ic$i.out") pids+=("$BG_PID")
+    done
+    for f in "${outs[@]}"; do wait_for "$f" '^(CONNECTED|CONNECT-FAILED)' 10000; done
+    # all four accepted (and our probe): the server holds them
+    end=$(($(now_ms) + 5000))
+    until live=$(stats_num "$(stats_now)" live_connections); [ "${live:-0}" -ge 5 ]; do
+        [ "$(now_ms)" -lt "$end" ] || break
+        sleep 0.05
+    done
+    if [ "${live:-0}" -lt 5 ]; then
+        reason="the four idle clients were not all accepted in 5 s (live_connections=${live:-?})"
+        server_stop
+    elif ! ctrl_c_and_wait 4000; then
+        reason="still running 16 s after Ctrl+C with only idle connections (--drain-ms 20000): it waited for the drain's deadline"
+    else
+        after_exit 4000
+        reason=$EXIT_PROBLEM
+    fi
+    for f in "${outs[@]}"; do wait_for "$f" '^(IDLE|TIMEOUT)' 5000; done
+    for i in "${pids[@]}"; do end_bg "$i"; done
+    for f in "${outs[@]}"; do
+        grep -q '^IDLE end=eof ' "$f" ||
+            reason="${reason:+$reason; }an idle client was not finished in order: $(grep -E '^(IDLE|TIMEOUT|CONNECT)' "$f" || echo no result)"
+    done
+    result $test "$reason" "$(ledger_detail); idle clients: $(cat "${outs[@]}" | grep -o 'end=[a-z]*' | sort | uniq -c | tr -s ' ' | tr '\n' ' ')"
+}
+
+# --budget-mb 8, and 48 clients each upload a 1 MB /echo body at once (the scenario
+# upload-48): each gets its whole echo or a 503 with Retry-After, never a reset or a hang,
+# and /stats buffer_high stays under the budget plus 64 KiB a connection (the scenario
+# checks both); then the ledger is back to its baseline.
+t_budget_uploads() {
+    local test=budget-uploads out rc=0 reason=''
+    start "$STAGE" $test --budget-mb 8 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    out=$(scenarios -p "$SERVER_PORT" upload-48) || rc=$?
+    [ "$rc" = 0 ] || reason="${out:-upload-48: no output (exit $rc)}"
+    ledger_after
+    result $test "${reason:-$LEDGER_PROBLEM}" "$([ "$rc" != 0 ] || detail_of "$out")"
 }
 
 t_sweep_behind_handler() {
@@ -574,37 +566,6 @@ t_ctrl_c_pipelined() {
     result $test "$reason" "$(ledger_detail)"
 }
 
-run_stage() {
-    local test expect
-    STAGE=$1
-    stage_plan "$map" "$STAGE" skip || return 0
-    while read -r test expect; do
-        [ -z "${SHUTDOWN_ONLY:-}" ] || [[ " $SHUTDOWN_ONLY " == *" $test "* ]] || expect=-
-        case $expect in
-            -) cell[$test/$STAGE]=- ;;
-            *) "t_${test//-/_}" "$expect" ;;
-        esac
-    done <<<"$PLAN"
-}
-
-print_table() {
-    local test stage
-    printf '\n%-22s' test
-    for stage in "$@"; do printf ' %-13s' "$stage"; done
-    printf '\n'
-    for test in $(map_rows "$map"); do
-        printf '%-22s' "$test"
-        for stage in "$@"; do printf ' %-13s' "${cell[$test/$stage]:-skip}"; done
-        printf '\n'
-    done
-}
-
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 05-acceptex 06-shutdown)" >&2; exit 2; }
 command -v wrk >/dev/null || { echo "FAIL shutdown: wrk is not installed"; exit 1; }
-wine_ready
-wine_persist
-for stage in "$@"; do
-    run_stage "$stage"
-done
-print_table "$@"
-[ "$failures" -eq 0 ]
+run_suite "$map" "${SHUTDOWN_ONLY:-}" "$@"
