@@ -5,14 +5,14 @@
 #   tools/wine10.sh wine --version
 #
 # Debian 12 ships Wine 8.0, Ubuntu 24.04 Wine 9.0, Debian 13 Wine 10.0: a reader may have
-# any of them. This builds, once, a Debian 13 root in build/wine10-root (debootstrap, then
-# `apt-get install wine wine64` in it; about 1 GB, 5-15 min, cached: the stamp file
+# any of them. This builds, once, a Debian 13 root in build/wine10/root (debootstrap, then
+# `apt-get install wine wine64` in it; about 1.5 GB, 3-15 min, cached: the stamp file
 # .iocp-stages-ready marks it whole, and nothing rebuilds a root that has it), then runs
 # COMMAND on this machine with wine, wineboot and wineserver on PATH being the root's, run
 # by chroot. Only the Wine programs run in the root: the suites, their clients, curl and
 # wrk run here, and reach the servers over loopback (a chroot shares the network). The
 # repository is mounted at its own path in the root, so build/... names the same files on
-# both sides; the Wine 10 prefix is build/wine10 (Wine 8's stays build/wine).
+# both sides; the Wine 10 prefix is build/wine10/prefix (Wine 8's stays build/wine).
 #
 # The mounts (the repository, /proc, /dev, a fresh /tmp) are made in a mount namespace of
 # this command's own (unshare -m): they exist for it alone and vanish when it ends, however
@@ -21,12 +21,13 @@
 # says so and exits 2. WINE10_ROOT names another root; WINE10_MIRROR another mirror.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-root=${WINE10_ROOT:-$top/build/wine10-root}
+root=${WINE10_ROOT:-$top/build/wine10/root}
 mirror=${WINE10_MIRROR:-http://deb.debian.org/debian}
 stamp=$root/.iocp-stages-ready
 say() { echo "wine10: $*" >&2; }
 
 [ $# -gt 0 ] || { sed -n '4,5p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+case $root in /*/*) ;; *) say "WINE10_ROOT must be a directory two levels down at least: $root"; exit 2 ;; esac
 if [ "$(id -u)" -ne 0 ]; then
     say "needs root (debootstrap, chroot and mount): run it as root, e.g. sudo make test-wine"
     exit 2
@@ -39,10 +40,10 @@ done
 if [ -z "${WINE10_NS:-}" ]; then
     if [ ! -f "$stamp" ]; then
         command -v debootstrap >/dev/null || bash "$top/tools/deps.sh" debootstrap || exit 2
-        say "building a Debian 13 root with Wine 10 in $root (once; 5-15 min)"
+        say "building a Debian 13 root with Wine 10 in $root (once; 3-15 min)"
         rm -rf "$root"
         mkdir -p "$root"
-        log=$top/build/wine10-root.log
+        log=$root.log
         if ! unshare -m --propagation private \
                 debootstrap --variant=minbase trixie "$root" "$mirror" >"$log" 2>&1; then
             say "debootstrap failed (no network, or $mirror unreachable?); last lines of $log:"
@@ -74,17 +75,19 @@ mount -t proc proc "$root/proc" &&
 # wine, wineboot, wineserver: the root's, on PATH first. chroot starts in /, so the
 # wrapper starts the program in the caller's directory (the same path in the root).
 bin=$root/tmp/iocp-bin        # the tmpfs: gone with the namespace
-mkdir -p "$bin" "$root/tmp/xdg"
+mkdir -p "$bin"
 for p in wine wineboot wineserver; do
     printf '#!/bin/sh\nexec chroot %q /bin/sh -c %q sh "$(pwd)" "$@"\n' \
         "$root" "cd \"\$1\" 2>/dev/null; shift; exec /usr/bin/$p \"\$@\"" >"$bin/$p"
     chmod +x "$bin/$p"
 done
 export PATH=$bin:$PATH
-# Wine 10 looks for a Wayland display there, and says "XDG_RUNTIME_DIR is invalid" without
-chmod 700 "$root/tmp/xdg"
+# Without a runtime directory, Wine 10 says "XDG_RUNTIME_DIR is invalid" into every log
+# (looking for a Wayland display); this one is the root's /tmp/xdg.
+mkdir -m 700 "$root/tmp/xdg"
 export XDG_RUNTIME_DIR=/tmp/xdg
-export IOCP_WINEPREFIX=${IOCP_WINEPREFIX:-$top/build/wine10}
-export RESULT_PREFIX=${RESULT_PREFIX:-wine10/}
 unset WAYLAND_DISPLAY
+export IOCP_WINEPREFIX=${IOCP_WINEPREFIX:-$top/build/wine10/prefix}
+export RESULT_PREFIX=${RESULT_PREFIX:-wine10/}   # PASS wine10/06-shutdown/ctrl-c-idle ...
+say "$(wine --version 2>/dev/null) from $root"
 exec "$@"

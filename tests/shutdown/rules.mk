@@ -21,5 +21,5 @@ SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS)) \
                SHUTDOWN_REPEAT=$(SHUTDOWN_REPEAT)
 
 .PHONY: shutdown-test
-shutdown-test: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl
+shutdown-test: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl+python3
 	$(SHUTDOWN_ENV) bash $(SHUTDOWN_TOP)tests/shutdown/run.sh 05-acceptex 06-shutdown
