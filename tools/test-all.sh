@@ -35,7 +35,7 @@ if [ "${OS:-}" = Windows_NT ]; then
         "win-client-test: scenario-test already runs the client as a Windows program here"
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
-        "shutdown-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
+        "shutdown-test, opcheck-test, check-notes: they drive the servers through Wine (Ctrl+C typed on a terminal under Wine, Wine's heap checks, Wine transcripts)"
     )
 fi
 if [ $# -gt 0 ]; then suites=("$@") skipped=(); fi
