@@ -10,13 +10,14 @@ program redirected to a file, `server.exe >>log 2>&1`); with --tty-output they g
 terminal too, and this helper appends what the terminal shows to LOG as plain text, line by
 line (see plain()). Signals to this helper, whose PID a test holds as the server's:
   SIGINT           types Ctrl+C: the byte 0x03 is written to the terminal, whose line
-                   discipline sends SIGINT to its foreground process group (the program and
-                   the Wine console, conhost.exe, that Wine starts for a program on a
+                   discipline sends SIGINT to its foreground process group (the program,
+                   and under Wine 8 the conhost.exe Wine starts for a program on a
                    terminal), as a keyboard's Ctrl+C does. Each SIGINT types one more.
-  SIGTERM, SIGHUP  SIGTERM to the program.
+  SIGTERM, SIGHUP  SIGTERM to the program (or, before it is started, no program).
 It exits when the program does, with its exit status (128+N if a signal N ended it, as
-bash's `wait` reports), at once: the program's own console may hold the terminal a little
-longer. If this helper is killed, the program is killed too (PR_SET_PDEATHSIG).
+bash's `wait` reports): at once, or with --tty-output once the terminal has shown nothing
+more for 0.2 s (2 s at most), since Wine's console may still be writing to it. If this
+helper is killed, the program is killed too (PR_SET_PDEATHSIG).
 
 Echo is off on the terminal (a typed Ctrl+C would print "^C" into the log), and it is
 10000 columns wide, so that the Wine console wraps no log line.
@@ -31,6 +32,7 @@ import signal
 import struct
 import sys
 import termios
+import time
 
 COLUMNS = 10000
 
@@ -68,6 +70,7 @@ def child(slave, log_fd, tty_output, argv, parent):
             os._exit(1)
         for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):  # Python changed these
             signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
         os.execvp(argv[0], argv)
     except OSError as e:
         os.write(2, f"console.py: {argv[0]}: {e.strerror}\n".encode())
@@ -90,6 +93,7 @@ def main():
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
     pid = None
+    stopped = []  # a SIGTERM before there was a program to send it to
 
     def ctrl_c(_sig, _frame):
         os.write(master, b"\x03")
@@ -97,15 +101,22 @@ def main():
     def terminate(_sig, _frame):
         if pid:
             os.kill(pid, signal.SIGTERM)
+        else:
+            stopped.append(_sig)
 
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(signal.SIGINT, ctrl_c)
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGHUP, terminate)
     parent = os.getpid()
+    stops = {signal.SIGTERM, signal.SIGHUP}
+    signal.pthread_sigmask(signal.SIG_BLOCK, stops)  # held until pid is set
+    if stopped:
+        sys.exit(128 + signal.SIGTERM)
     pid = os.fork()
     if pid == 0:
         child(slave, log_fd, tty_output, args[2:], parent)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
     os.close(slave)
 
     pending = b""  # what the terminal showed after the last complete line
@@ -142,8 +153,10 @@ def main():
         done, st = os.waitpid(pid, os.WNOHANG)
         if done:
             status = os.waitstatus_to_exitcode(st)
-    # What the terminal still has to show, without waiting for more.
-    while shown and select.select([master], [], [], 0)[0]:
+    # What the terminal still has to show.
+    linger = 0.2 if tty_output else 0
+    end = time.monotonic() + 10 * linger
+    while shown and select.select([master], [], [], linger)[0] and time.monotonic() < end:
         shown = drain(0)
     if pending:
         os.write(log_fd, plain(pending) + b"\n")

@@ -67,16 +67,18 @@ fi
 
 # Here we are alone in our mount namespace.
 mkdir -p "$root$top" "$root/proc" "$root/dev" "$root/tmp"
-mount -t proc proc "$root/proc" &&
-    mount --rbind /dev "$root/dev" &&
-    mount -t tmpfs tmpfs "$root/tmp" &&
-    mount --bind "$top" "$root$top" || { say "mounting in $root failed"; exit 2; }
+if ! { mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" &&
+        mount -t tmpfs tmpfs "$root/tmp" && mount --bind "$top" "$root$top"; }; then
+    say "mounting in $root failed"
+    exit 2
+fi
 
 # wine, wineboot, wineserver: the root's, on PATH first. chroot starts in /, so the
 # wrapper starts the program in the caller's directory (the same path in the root).
 bin=$root/tmp/iocp-bin        # the tmpfs: gone with the namespace
 mkdir -p "$bin"
 for p in wine wineboot wineserver; do
+    # shellcheck disable=SC2016   # "$(pwd)" and "$@" are the wrapper's, expanded when it runs
     printf '#!/bin/sh\nexec chroot %q /bin/sh -c %q sh "$(pwd)" "$@"\n' \
         "$root" "cd \"\$1\" 2>/dev/null; shift; exec /usr/bin/$p \"\$@\"" >"$bin/$p"
     chmod +x "$bin/$p"
