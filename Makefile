@@ -112,11 +112,20 @@ endif
 test: deps-test $(TEST_BUILDS)
 	@bash tools/test-all.sh
 
+# make test-wine [WINE_SUITES="scenario-test shutdown-test"]: those suites again, with the
+# servers under Wine 10 (Debian 13) in a root built once under build/wine10 (as root:
+# debootstrap and apt-get; tools/wine10.sh). Not part of `make test`.
+WINE_SUITES ?= scenario-test shutdown-test
+.PHONY: test-wine
+test-wine: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl+wrk+python3
+	@bash tools/wine10.sh bash tools/test-all.sh $(WINE_SUITES)
+
 help:
 	@echo "make              build every stage: $(BUILD)/NN-name/server.exe"
 	@echo "make run [STAGE=01] [ARGS=-v]   start a stage's server (default: $(NEWEST))"
 	@echo "make diff A=01 B=02             the lesson between two stages"
 	@echo "make test         every test; ends with 'N passed, N failed'"
+	@echo "make test-wine    the scenario and shutdown suites on Wine 10 (a Debian 13 root, built once; root)"
 	@echo "make check-x86    build every stage for 32-bit x86 too"
 	@echo "make bench        req/s, latency, idle-connection memory of every stage vs a reference: $(BUILD)/bench.md"
 	@echo "make DEBUG=1 ...  the same targets with every io_op checked (build/debug)"

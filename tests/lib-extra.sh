@@ -172,12 +172,12 @@ after_exit() {
         EXIT_PROBLEM="${EXIT_PROBLEM:+$EXIT_PROBLEM; }ended $SERVER_EXIT_MS ms after Ctrl+C (limit $1 ms)"
 }
 
-# ctrl_c_and_wait MAX_MS: SIGINT to the server, wait for its end: up to MAX_MS + 12 s, so
+# ctrl_c_and_wait MAX_MS: Ctrl+C typed on the server's terminal, wait for its end: up to MAX_MS + 12 s, so
 # that a late end is reported as late, with its exit status and final ledger (06 gives up
 # waiting for pending operations after 10 s), rather than as a hang. 1 if it still runs
 # (then it is stopped).
 ctrl_c_and_wait() {
-    kill -INT "$SERVER_PID"
+    server_ctrl_c
     if ! server_wait_exit $(($1 + 12000)); then
         server_stop
         return 1

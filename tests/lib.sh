@@ -55,9 +55,11 @@ server_log() { echo "$build/tests/${LOG_PREFIX:-}$1.log"; }
 
 # server_start STAGE [ARG...]: start build/STAGE/server.exe -p 0 ARG... under Wine and wait
 # (60 s at most) for its "listening on" line. Sets SERVER_PID and SERVER_PORT; returns 1
-# on failure. SERVER_PID is the process running server.exe itself (/usr/bin/wine execs
-# the loader in the same process), so a SIGINT to it reaches the program's
-# SetConsoleCtrlHandler handler as CTRL_C_EVENT (tests/shutdown/run.sh).
+# on failure. Under Wine the server runs on a terminal of its own, as in a reader's
+# (tests/console.py, whose PID is SERVER_PID; it ends with the server and with its exit
+# status): server_ctrl_c types Ctrl+C there. Its output goes to the log as it is or, with
+# SERVER_TTY_OUTPUT=1, to the terminal, as `make run`'s does, and from it to the log as
+# plain text (Wine's console then writes about a character per millisecond).
 server_start() {
     local stage=$1 log seen deadline=$((SECONDS + 60))
     shift
@@ -65,7 +67,12 @@ server_start() {
     mkdir -p "$(dirname "$log")"
     seen=$(grep -c 'listening on http://' "$log" 2>/dev/null) || seen=0
     echo "=== $(date +%T) $stage $* started by ${0##*/}" >>"$log"
-    $WINE "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
+    if [ -n "$WINE" ]; then
+        python3 "$top/tests/console.py" ${SERVER_TTY_OUTPUT:+--tty-output} "$log" -- \
+            $WINE "$(server_exe "$stage")" -p 0 "$@" &
+    else
+        "$(server_exe "$stage")" -p 0 "$@" >>"$log" 2>&1 &
+    fi
     SERVER_PID=$!
     SERVER_PORT=
     while [ -z "$SERVER_PORT" ]; do
@@ -82,6 +89,11 @@ server_start() {
 
 # Bash reaps a finished background job itself, so kill -0 fails once the server is gone.
 server_alive() { [ -n "${SERVER_PID:-}" ] && kill -0 "$SERVER_PID" 2>/dev/null; }
+
+# server_ctrl_c: Ctrl+C typed on the server's terminal (0x03; the terminal sends SIGINT to
+# the server and its Wine console, and Wine calls the program's console handler with
+# CTRL_C_EVENT). Each call is one more. Wait for the end with server_wait_exit.
+server_ctrl_c() { kill -INT "$SERVER_PID" 2>/dev/null; }
 
 # server_stop: SIGTERM, then SIGKILL after 5 s. Sets SERVER_STATUS (its exit status).
 server_stop() {

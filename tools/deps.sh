@@ -4,7 +4,8 @@
 #   build     (the default) mingw-w64 and Wine: all that `make` and `make run` need
 #   test      what every suite and `make bench` use beside those: a host C compiler, wrk,
 #             chromium, clang with libFuzzer, curl, python3
-#   TOOL...   only these (the Makefile asks for what a suite runs: tools/deps.sh chromium)
+#   TOOL...   only these (the Makefile asks for what a suite runs: tools/deps.sh chromium;
+#             tools/wine10.sh for debootstrap)
 #
 # As root with apt-get, what is missing is installed; otherwise the exact install line is
 # printed and the status is 1. MSYS2 (OS=Windows_NT): nothing to do here, see README.md.
@@ -22,7 +23,7 @@ check() {
         cc)        have cc || need+=(gcc libc6-dev) ;;
         clang)     have clang || need+=(clang) ;;
         libfuzzer) libfuzzer || need+=(libclang-rt-14-dev) ;;
-        wrk | chromium | curl | python3 | cmake) have "$1" || need+=("$1") ;;
+        wrk | chromium | curl | python3 | cmake | debootstrap) have "$1" || need+=("$1") ;;
         *)         echo "tools/deps.sh: no tool '$1'" >&2; exit 2 ;;
     esac
 }

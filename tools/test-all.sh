@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# tools/test-all.sh - run every suite, count PASS/FAIL lines, end with "N passed, N failed".
+# tools/test-all.sh [SUITE...] - run every suite (or the make targets named), count PASS/FAIL
+# lines, end with "N passed, N failed". Each suite's output goes to build/SUITE.out
+# (build/wine10/SUITE.out when RESULT_PREFIX is wine10/: tools/wine10.sh, make test-wine).
 # A suite that fails without printing a FAIL line is counted as one failure itself.
 # The last suite runs the scenarios again against the debug build (make DEBUG=1: every
 # io_op checked on post, dequeue and free) with Wine's heap warnings on (HEAP_CHECK=1).
@@ -34,15 +36,17 @@ if [ "${OS:-}" = Windows_NT ]; then
         "win-client-test: scenario-test already runs the client as a Windows program here"
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
-        "shutdown-test, fault-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
+        "shutdown-test, fault-test, opcheck-test, check-notes: they drive the servers through Wine (Ctrl+C typed on a terminal under Wine, Wine's heap checks, Wine transcripts)"
     )
 fi
+if [ $# -gt 0 ]; then suites=("$@") skipped=(); fi
 for s in "${skipped[@]}"; do echo "SKIP $s"; done
 for entry in "${suites[@]}"; do
     name=${entry%%:*}
     args=${entry#*:}
     echo "== $name"
-    log=build/$name.out
+    log=build/${RESULT_PREFIX:-}$name.out
+    mkdir -p "$(dirname "$log")"
     # shellcheck disable=SC2086   # args is a list of make arguments
     make --no-print-directory -s $args 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}

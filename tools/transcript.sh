@@ -15,11 +15,11 @@
 # operation is pending (the ledger check of tests/scenario, done with curl so that each
 # probe's connection number is known and its lines can be left out of the log). Then it
 # stops the server with SIGTERM. With --sigint it sends no probe (06's final ledger would
-# count it): it waits until the log has not grown for 0.5 s, sends SIGINT (Ctrl+C:
-# 06-shutdown drains and prints its final ledger) and waits up to --wait seconds for the
-# server to exit by itself. It prints the server's log (stdout and stderr, without the
-# probes' lines), then, if the client printed anything or failed, a line
-# "--- client: exit status N" and the client's output.
+# count it): it waits until the log has not grown for 0.5 s, types Ctrl+C on the server's
+# terminal (tests/lib.sh's server_ctrl_c: 06-shutdown drains and prints its final ledger)
+# and waits up to --wait seconds for the server to exit by itself. It prints the server's
+# log (stdout and stderr, without the probes' lines), then, if the client printed anything
+# or failed, a line "--- client: exit status N" and the client's output.
 #
 # With --mutation NAME it runs, instead of the stage, the copy of it that has mutation NAME of
 # tests/breakit/mutations (one mistake put back, built without the debug guard by
@@ -125,10 +125,10 @@ fi
 
 # Stop.
 if [ $sigint -eq 1 ] && server_alive; then
-    kill -INT "$SERVER_PID" 2>/dev/null
+    server_ctrl_c
     deadline=$((SECONDS + wait_s))
     while server_alive && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
-    server_alive && say "the server did not exit within $wait_s s of SIGINT"
+    server_alive && say "the server did not exit within $wait_s s of Ctrl+C"
 fi
 server_stop
 [ $sigint -eq 0 ] || [ "${SERVER_STATUS:-0}" -eq 0 ] || say "the server exited with status $SERVER_STATUS"

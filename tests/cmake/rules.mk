@@ -4,6 +4,6 @@
 CMAKE_TOP := $(patsubst %tests/cmake/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
 .PHONY: cmake-test
-cmake-test: | deps-cmake
+cmake-test: | deps-cmake+python3
 	BUILD_DIR=$(abspath $(BUILD)/cmake) SCENARIOS=$(abspath $(BUILD)/cmake/tests/scenarios.exe) \
 	CC=$(CC) bash $(CMAKE_TOP)tests/cmake/run.sh $(STAGES)

@@ -21,5 +21,5 @@ HEAP_CHECK   ?= 0
 LOAD_SECONDS ?= 3
 
 .PHONY: load-test
-load-test: servers $(SCENARIOS) $(BUILD)/tests/heap-selftest.exe | deps-wrk+curl
+load-test: servers $(SCENARIOS) $(BUILD)/tests/heap-selftest.exe | deps-wrk+curl+python3
 	$(LOAD_ENV) bash $(LOAD_TOP)tests/load/run.sh $(STAGES)

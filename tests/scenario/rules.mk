@@ -45,14 +45,14 @@ WIN_CLIENT_STAGES ?= 03-recv-send 06-shutdown
 SCENARIO_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS))
 
 .PHONY: scenario-test win-client-test browser-test
-scenario-test: servers $(SCENARIOS)
+scenario-test: servers $(SCENARIOS) | deps-python3
 	$(SCENARIO_ENV) bash $(SCENARIO_TOP)tests/scenario/run.sh $(STAGES)
 
 ifeq ($(OS),Windows_NT)
 win-client-test:
 	@echo "SKIP win-client-test: on Windows scenario-test already runs the client as a Windows program"
 else
-win-client-test: servers $(WIN_CLIENT)
+win-client-test: servers $(WIN_CLIENT) | deps-python3
 	BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(WIN_CLIENT)) RESULT_PREFIX=win-client/ \
 	LOG_PREFIX=win-client- bash $(SCENARIO_TOP)tests/scenario/run.sh $(filter $(WIN_CLIENT_STAGES),$(STAGES))
 endif

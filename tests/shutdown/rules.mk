@@ -27,5 +27,5 @@ SHUTDOWN_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS)) \
 .PHONY: shutdown-test
 # ctrl-c-storm runs 06's debug build (the guard of common/opcheck.h on every io_op).
 shutdown-test: servers $(filter %/06-shutdown/server.exe,$(DEBUG_SERVERS)) $(SCENARIOS) \
-               $(BUILD)/tests/shutdown-client | deps-curl
+               $(BUILD)/tests/shutdown-client | deps-curl+python3
 	$(SHUTDOWN_ENV) bash $(SHUTDOWN_TOP)tests/shutdown/run.sh 05-acceptex 06-shutdown
