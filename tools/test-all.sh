@@ -15,6 +15,7 @@ suites=(
     "scenario-test"
     "win-client-test"
     "browser-test"
+    "clients-test"
     "load-test"
     "shutdown-test"
     "check-notes"
@@ -33,6 +34,7 @@ if [ "${OS:-}" = Windows_NT ]; then
         "win-client-test: scenario-test already runs the client as a Windows program here"
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
+        "clients-test: ab, wget and the servers under Wine: set up for Linux"
         "shutdown-test, opcheck-test, check-notes: they drive the servers through Wine (signals to the Wine process, Wine's heap checks, Wine transcripts)"
     )
 fi
@@ -51,6 +53,6 @@ for entry in "${suites[@]}"; do
     fi
     passed=$((passed + p)) failed=$((failed + f))
 done
-[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test load-test shutdown-test opcheck-test check-notes (see the SKIP lines at the top)"
+[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test shutdown-test opcheck-test check-notes (see the SKIP lines at the top)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
