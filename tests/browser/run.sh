@@ -11,10 +11,10 @@
 # the connections' table) and judges it as a reader would, against
 # tests/scenario/expect.map's rows for the stage:
 #   lab-sleep-timeline   sleep-parallel-4: stall -> the four handler bars form a staircase,
-#                        serve -> they overlap
+#                        serve -> side by side, all ending by 2.5 s (the scenario's bound)
 #   lab-held-timeline    idle-blocks-others: stall -> B's bar ends after the red line (A's
 #                        connection ends), serve -> before it
-#   lab-charts           the three charts are drawn and move between two looks 1.5 s apart
+#   lab-charts           the three charts are drawn, and move (a second look, up to 10 s later)
 #   lab-download-chart   big-unread-blocks-others (a blocking send holds the one thread):
 #                        serve -> send.pending is 1 in the download's band, never more;
 #                        stall -> never above 0; buffer_bytes under 1 MiB either way
