@@ -290,7 +290,7 @@ def check_charts(first, later):
 
 
 def check_download(c, text, want):
-    """In the shaded band (the download, read 1 MiB at a time with pauses): serve (overlapped
+    """In the shaded band (the download, read from 2 s on): serve (overlapped
     sends, 03-06) send.pending is 1 at some point and never more: one send in flight; stall
     (01, 02 send with blocking calls from their one thread) send.pending is never above 0,
     and the page's "big:" line says the ledger answered 0 times while the server was sending
