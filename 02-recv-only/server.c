@@ -98,7 +98,7 @@ static void conn_free(conn *c)
 }
 
 /* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only, so a connection is never reopened nor closed twice. */
+ * forward only: a connection is never reopened nor closed twice. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     opcheck_state(c->id, c->state, next, state_names);

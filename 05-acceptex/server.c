@@ -93,9 +93,8 @@ static conn *conn_new(SOCKET sock, long id)
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
-    /* A request is at most a header block and a body; one more read must fit behind it.
-     * The queue takes one more whole response (/echo's is the largest) while under
-     * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
+    /* Room for a whole request and one more read; the queue takes one more whole response
+     * while under QUEUE_HIGH (/echo's is the largest; a /big body comes in QUEUE_HIGH). */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
@@ -117,7 +116,7 @@ static void conn_free(conn *c)
 }
 
 /* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only, so a connection is never reopened nor closed twice. */
+ * forward only: a connection is never reopened nor closed twice. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     opcheck_state(c->id, c->state, next, state_names);
@@ -127,13 +126,10 @@ static void set_state(conn *c, conn_state next, const char *why)
 }
 
 /* A reference for an operation about to be posted, or for a thread starting c. */
-static void conn_hold(conn *c)
-{
-    InterlockedIncrement(&c->refs);
-}
+static void conn_hold(conn *c) { InterlockedIncrement(&c->refs); }
 
-/* Drop one. Whichever thread drops the last frees c, exactly once. Never the last under
- * c's lock: the lock lives in the memory being freed. */
+/* Drop one: whoever drops the last frees c, once. Never the last under c's lock: the lock
+ * lives in the memory being freed. */
 static void conn_release(conn *c)
 {
     if (InterlockedDecrement(&c->refs) == 0)
@@ -144,10 +140,9 @@ static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
-/* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short send left in the op, else the send queue, topped up with the next piece of
- * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
- * that fails means no completion will come: the connection is aborted. */
+/* Post the next WSASend unless one is in flight (one at a time keeps answers in order):
+ * what a short send left in the op, else the queue topped up with the next piece of a
+ * body, moved under the op. A post that fails means no completion will come: abort. */
 static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
@@ -186,9 +181,8 @@ static void post_send(conn *c)
 /*** receiving ***/
 
 /* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
- * connection holds no read buffer. Its result is not here: it comes out of the port
- * (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error means
- * no completion will come: the connection is aborted. */
+ * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
+ * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
 {
     static char nothing[1];
@@ -212,8 +206,8 @@ static void post_recv(conn *c)
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
- * WSAEWOULDBLOCK or a short read says the socket is empty (one call fewer: under Wine, a
- * round trip fewer). recv's 0 is the peer's FIN. Returns 0, or recv's error. */
+ * WSAEWOULDBLOCK or a short read says it is all taken; recv's 0 is the peer's FIN.
+ * Returns 0, or recv's error. */
 static DWORD read_available(conn *c)
 {
     for (;;) {
@@ -238,8 +232,8 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* Answered requests wait in the queue: while it is full, or a body is being produced, the
- * next request is held back and nothing more is read (the peer waits in TCP). */
+/* While the queue is full or a body is being produced, the next request is held back and
+ * nothing more is read: the peer waits in TCP. */
 static int holding_back(const conn *c)
 {
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
@@ -280,9 +274,8 @@ static void serve_requests(conn *c)
 
 /*** closing ***/
 
-/* The last step of either end: closesocket, CLOSED, and the reference of "not CLOSED"
- * goes (never the last: the caller holds one). What is still posted completes with an
- * error and is only counted; the last to drop its reference frees the connection. */
+/* The last step of either end: closesocket, CLOSED, and the "not CLOSED" reference goes
+ * (never the last: the caller holds one). What is still posted completes with an error. */
 static void close_socket(conn *c, const char *why)
 {
     closesocket(c->sock);
@@ -290,8 +283,8 @@ static void close_socket(conn *c, const char *why)
     conn_release(c);
 }
 
-/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
- * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending):
+ * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
  * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
 static void conn_abort(conn *c, const char *why)
 {
@@ -304,15 +297,20 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
- * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
- * read and discard until it comes, for closing with bytes unread would reset the
- * connection and could destroy the answer before the client has read it. */
-static void finish_sending(conn *c)
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
+ * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
+ * with bytes unread would reset the connection and could destroy the answer before the
+ * client has read it. Each send completion comes back here while FINISHING. */
+static void conn_finish(conn *c, const char *why)
 {
+    if (c->state == CONN_OPEN) {
+        set_state(c, CONN_FINISHING, why);
+        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
-        return;  /* still sending: the send completion comes back here */
+        return;  /* not finishing, or still sending */
     if (shutdown(c->sock, SD_SEND) != 0) {
         log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
         conn_abort(c, "shutdown failed");
@@ -322,17 +320,6 @@ static void finish_sending(conn *c)
         set_state(c, CONN_LINGERING, "all sent, our FIN sent");
         read_more(c);
     }
-}
-
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. */
-static void conn_finish(conn *c, const char *why)
-{
-    if (c->state != CONN_OPEN)
-        return;
-    set_state(c, CONN_FINISHING, why);
-    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
-    finish_sending(c);
 }
 
 /* A read completed after the last request: what it brought is thrown away, up to
@@ -349,53 +336,34 @@ static void discard_input(conn *c)
 
 /*** completions ***/
 
-/* A zero-byte read is over: something came, data or the FIN; recv says which. */
-static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
-{
-    (void)bytes;  /* 0, whatever came */
-    if (err == 0)
-        err = read_available(c);
-    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
-        log_error(c->id, err, "recv failed");
-        conn_abort(c, "recv failed");
-        return;
-    }
-    if (c->state == CONN_OPEN)
-        serve_requests(c);
-    else
-        discard_input(c);
-    read_more(c);
-}
-
-static void on_send_completed(conn *c, DWORD bytes, DWORD err)
-{
-    if (err != 0) {
-        log_error(c->id, err, "send failed");
-        conn_abort(c, "send failed");
-        return;
-    }
-    ledger_add(&the_ledger.bytes_out, bytes);
-    buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->state == CONN_OPEN)
-        serve_requests(c);  /* held-back requests go on; it posts the next send */
-    else
-        finish_sending(c);
-    read_more(c);
-}
-
-/* Every completion comes here, whatever its outcome, under the connection's lock. Once we
- * have closed it, a completion (our own cancel's error, or one that beat it) is only
- * counted; the worker drops the operation's reference after. */
+/* Every completion comes here, whatever its outcome, under the connection's lock; the
+ * io_op's kind says what completed: nothing is guessed. Once we have closed the
+ * connection, a completion (our own cancel's error, or one that beat it) is only counted
+ * (the worker drops the operation's reference after). */
 static void on_completed(io_op *op, DWORD bytes, DWORD err)
 {
     conn *c = op->conn;
     op->posted = 0;
     if (c->state == CONN_CLOSED)
         return;
-    if (op->kind == OP_RECV)
-        on_recv_completed(c, bytes, err);
-    else
-        on_send_completed(c, bytes, err);
+    if (err == 0 && op->kind == OP_RECV)
+        err = read_available(c);  /* the zero-byte read says only "something came" */
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
+        log_error(c->id, err, "%s failed", op_kind_name(op->kind));
+        conn_abort(c, op->kind == OP_RECV ? "recv failed" : "send failed");
+        return;
+    }
+    if (op->kind == OP_SEND) {  /* a short send leaves the rest for the next post */
+        ledger_add(&the_ledger.bytes_out, bytes);
+        buffer_consume(&op->data, bytes);
+    }
+    if (c->state == CONN_OPEN) {
+        serve_requests(c);  /* what is whole is answered, the next send posted */
+    } else {
+        discard_input(c);      /* what came after the last request is thrown away */
+        conn_finish(c, NULL);  /* FINISHING: the rest, then our FIN */
+    }
+    read_more(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -445,6 +413,7 @@ static struct {
     LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
+    accept_op *pool;
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
@@ -482,29 +451,24 @@ static void start_connection(accept_op *a)
 {
     char peer[32];
     u_long nonblocking = 1;
-    conn *c;
-    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
-    if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
-                   sizeof server.listener) != 0
-        || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
-        log_error(0, (DWORD)WSAGetLastError(), "setting up an accepted socket failed");
-        closesocket(a->sock);
-        return;
-    }
-    ledger_add(&the_ledger.accepted, 1);
-    c = conn_new(a->sock, InterlockedIncrement(&server.last_id));
+    conn *c = conn_new(a->sock, InterlockedIncrement(&server.last_id));
     if (c == NULL) {
         log_error(0, ERROR_NOT_ENOUGH_MEMORY, "no memory for a connection");
         closesocket(a->sock);
         return;
     }
+    ledger_add(&the_ledger.accepted, 1);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     log_event(c->id, "accepted from %s", peer);
     /* Our own reference: once the read is posted, a worker may see the peer close and
      * drop the last other one before we have left the lock. */
     conn_hold(c);
     EnterCriticalSection(&c->lock);
-    if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
-        log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+    if (setsockopt(c->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
+                   sizeof server.listener) != 0
+        || ioctlsocket(c->sock, FIONBIO, &nonblocking) != 0
+        || CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
+        log_error(c->id, GetLastError(), "starting an accepted connection failed");
         conn_abort(c, "not started");
     } else {
         read_more(c);
@@ -530,7 +494,6 @@ static void on_accept_completed(io_op *op, DWORD err)
 /* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
-    accept_op *pool;
     int i;
     server.listener = listener;
     server.port = port;
@@ -539,13 +502,13 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return FALSE;
     }
-    pool = calloc((size_t)count, sizeof *pool);
-    if (pool == NULL)
+    server.pool = calloc((size_t)count, sizeof *server.pool);
+    if (server.pool == NULL)
         return FALSE;
     for (i = 0; i < count; i++) {
-        pool[i].op.kind = OP_ACCEPT;
-        opcheck_init(&pool[i].op.check);
-        if (!post_accept(&pool[i]))
+        server.pool[i].op.kind = OP_ACCEPT;
+        opcheck_init(&server.pool[i].op.check);
+        if (!post_accept(&server.pool[i]))
             return FALSE;
     }
     return TRUE;

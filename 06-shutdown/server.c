@@ -1,15 +1,13 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
  *
- * Ctrl+C or Ctrl+Break: stop accepting (close the listener); finish every connection
- * (idle ones at once, busy ones once their answers are sent) for up to --drain-ms (a
- * second Ctrl+C, a console close or a system shutdown cut that short); abort the rest;
- * wait until nothing is pending; a quit packet per worker; free, print the final ledger
- * (all zero), exit 0. main's sweep, over the list of open connections, ends what makes no
- * progress: idle (finish), a send the peer does not read, a FIN that never comes (abort).
- * --budget-mb bounds the buffers of all connections: over it requests get 503, and a body
- * that would not fit is refused at its header. Threads: the workers, main (the sweep,
- * then the shutdown), the console handler. Lock order: a connection's, then the list's.
- * A connection is freed by whoever drops its last reference. */
+ * Ctrl+C: stop accepting, finish every connection (idle ones at once, busy ones once
+ * their answers are sent) for up to --drain-ms (a second Ctrl+C or a console close cuts
+ * that short), abort the rest, wait until nothing is pending, a quit packet per worker,
+ * free, print the final ledger (all zero), exit 0. Until then main sweeps the open
+ * connections: idle too long, finish; a send the peer does not read or a FIN that never
+ * comes, abort. --budget-mb bounds all buffers: over it, 503 (a body's, at its header).
+ * Threads: the workers, main (the sweep, then the shutdown), the console handler. Locks:
+ * a connection's, then the list's (or TryEnter under the list's). Freed by the last ref. */
 
 /*** stage ***/
 
@@ -37,8 +35,7 @@ static const stage_info STAGE = {
     "06-shutdown",
     "Ctrl+C drains to a zero ledger; nothing waits without bound; memory stays within --budget-mb.",
     "none of the earlier ones; it is a lesson to copy from, not a product.",
-    "06 ends gracefully: press Ctrl+C in the server's console; this page's ledger "
-    "stops answering, and the console prints the final ledger, every count zero.",
+    "06 ends gracefully: press Ctrl+C in the server's console; it prints the final ledger, all zero.",
 };
 
 /*** connection ***/
@@ -50,7 +47,7 @@ typedef struct io_op {
     op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
     int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;   /* NULL for an accept: there is no connection yet */
-    buffer       data;   /* send: the bytes in flight (untouchable until the completion) */
+    buffer       data;   /* the bytes in flight: the system's until the completion */
     op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
@@ -63,6 +60,7 @@ typedef enum {
 } conn_state;
 
 static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+static options opt;  /* the command line: the sweep and the accept pool read it */
 
 typedef struct conn {
     SOCKET     sock;
@@ -86,16 +84,14 @@ typedef struct conn {
 static struct {
     CRITICAL_SECTION lock;  /* taken inside a conn's lock, never the other way round */
     conn   head;            /* a ring: head.next is the newest */
-    int    count;
     volatile LONG stopping; /* the shutdown has begun: no new connection, no new request */
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
-/* Stopping, and the last connection freed or the last accept completed: drained. */
+/* Stopping, and nothing left open or pending (the last one out calls this): drained. */
 static void check_drained(void)
 {
-    if (open_conns.stopping && ledger_read(&the_ledger.live_connections) == 0
-        && ledger_pending(OP_KINDS) == 0)
+    if (open_conns.stopping && ledger_drained())
         SetEvent(open_conns.drained);
 }
 
@@ -116,9 +112,8 @@ static conn *conn_new(SOCKET sock, long id)
     c->send_op.conn = c;
     opcheck_init(&c->recv_op.check);
     opcheck_init(&c->send_op.check);
-    /* A request is at most a header block and a body; one more read must fit behind it.
-     * The queue takes one more whole response (/echo's is the largest) while under
-     * QUEUE_HIGH; a /big body is never whole in it: produced QUEUE_HIGH at a time. */
+    /* Room for a whole request and one more read; the queue takes one more whole response
+     * while under QUEUE_HIGH (/echo's is the largest; a /big body comes in QUEUE_HIGH). */
     buffer_init(&c->in, HTTP_MAX_HEADER + HTTP_MAX_BODY + READ_SIZE);
     buffer_init(&c->send_queue, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
     buffer_init(&c->send_op.data, QUEUE_HIGH + HTTP_MAX_BODY + HTTP_MAX_HEADER);
@@ -142,7 +137,7 @@ static void conn_free(conn *c)
 }
 
 /* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only, so a connection is never reopened nor closed twice. */
+ * forward only: a connection is never reopened nor closed twice. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     opcheck_state(c->id, c->state, next, state_names);
@@ -154,24 +149,20 @@ static void set_state(conn *c, conn_state next, const char *why)
 
 /* A reference for an operation about to be posted, or for a thread about to work on c
  * from outside a completion (the starter, the sweep, the shutdown). */
-static void conn_hold(conn *c)
-{
-    InterlockedIncrement(&c->refs);
-}
+static void conn_hold(conn *c) { InterlockedIncrement(&c->refs); }
 
-/* Drop one. Whichever thread drops the last frees c, exactly once. Never the last under
- * c's lock: the lock lives in the memory being freed. */
+/* Drop one: whoever drops the last frees c, once. Never the last under c's lock: the lock
+ * lives in the memory being freed. */
 static void conn_release(conn *c)
 {
     if (InterlockedDecrement(&c->refs) == 0)
         conn_free(c);
 }
 
-/* Run fn on every started connection, under its lock, but not on one whose lock a thread
- * holds (a handler at work): the sweep and the shutdown never wait behind a handler, and
- * a handler sees `stopping` itself. TryEnter never waits, so it may be taken under the
- * list's lock; the reference keeps c alive if fn closes it. */
-static void for_each_open(void (*fn)(conn *c))
+/* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
+ * never wait behind one; it sees `stopping` itself), under its lock: TryEnter never waits,
+ * so it may be taken under the list's. The reference keeps c alive if fn closes it. */
+static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 {
     conn *c, *next;
     EnterCriticalSection(&open_conns.lock);
@@ -179,7 +170,7 @@ static void for_each_open(void (*fn)(conn *c))
         next = c->next;  /* fn may take c out of the list */
         if (TryEnterCriticalSection(&c->lock)) {
             conn_hold(c);
-            fn(c);
+            fn(c, why);
             LeaveCriticalSection(&c->lock);
             conn_release(c);
         }
@@ -191,10 +182,9 @@ static void conn_abort(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
-/* Post the next WSASend unless one is in flight (one at a time keeps responses in order):
- * what a short send left in the op, else the send queue, topped up with the next piece of
- * a body (the sends pull it: it never sits whole in memory), moved under the op. A post
- * that fails means no completion will come: the connection is aborted. */
+/* Post the next WSASend unless one is in flight (one at a time keeps answers in order):
+ * what a short send left in the op, else the queue topped up with the next piece of a
+ * body, moved under the op. A post that fails means no completion will come: abort. */
 static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
@@ -234,9 +224,8 @@ static void post_send(conn *c)
 /*** receiving ***/
 
 /* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
- * connection holds no read buffer. Its result is not here: it comes out of the port
- * (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error means
- * no completion will come: the connection is aborted. */
+ * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
+ * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
 {
     static char nothing[1];
@@ -267,8 +256,8 @@ static int reading_paused(const conn *c)
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
- * WSAEWOULDBLOCK or a short read says the socket is empty (one call fewer: under Wine, a
- * round trip fewer). recv's 0 is the peer's FIN. Returns 0, or recv's error. */
+ * WSAEWOULDBLOCK or a short read says it is all taken; recv's 0 is the peer's FIN.
+ * Returns 0, or recv's error. */
 static DWORD read_available(conn *c)
 {
     for (;;) {
@@ -293,17 +282,15 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* Answered requests wait in the queue: while it is full, or a body is being produced, the
- * next request is held back and nothing more is read (the peer waits in TCP). */
+/* While the queue is full or a body is being produced, the next request is held back and
+ * nothing more is read: the peer waits in TCP. */
 static int holding_back(const conn *c)
 {
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
-
 /* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back or reading is paused by the budget (the sweep
- * posts it once under). Ending, a connection reads on: it discards. */
+ * CLOSED, or (OPEN) requests are held back or the budget pauses it. Ending, it discards. */
 static void read_more(conn *c)
 {
     if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
@@ -321,7 +308,7 @@ static void serve_requests(conn *c)
     while (c->state == CONN_OPEN && !holding_back(c) && !open_conns.stopping) {
         int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
         response_end end;
-        /* --budget-mb: a body is read only once admitted at its header, or refused (503) */
+        /* --budget-mb: a body is read once admitted at its header; else refused (503) */
         if (framed == HTTP_NEED_MORE && (req.header_len == 0 || app_admit(&req, &c->reserved)))
             break;  /* the rest is on its way */
         end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
@@ -347,25 +334,21 @@ static void serve_requests(conn *c)
 
 /*** closing ***/
 
-/* The last step of either end: closesocket, CLOSED, and the reference of "not CLOSED"
- * goes (never the last: the caller holds one). What is still posted completes with an
- * error and is only counted; the last to drop its reference frees the connection. */
+/* The last step of either end: closesocket, CLOSED, and the "not CLOSED" reference goes
+ * (never the last: the caller holds one). What is still posted completes with an error. */
 static void close_socket(conn *c, const char *why)
 {
     closesocket(c->sock);
     set_state(c, CONN_CLOSED, why);
     EnterCriticalSection(&open_conns.lock);
-    if (c->next != c) {  /* started: in the list */
-        c->prev->next = c->next;
-        c->next->prev = c->prev;
-        open_conns.count--;
-    }
+    c->prev->next = c->next;  /* out of the list (if never in it, linked to itself: no-op) */
+    c->next->prev = c->prev;
     LeaveCriticalSection(&open_conns.lock);
     conn_release(c);
 }
 
-/* abort: the end by a reset (a failed operation, a peer that will not stop sending).
- * Cancel what is in flight, SO_LINGER {1, 0}, closesocket: the client sees a reset, so it
+/* abort: the end by a reset (a failed operation, a peer that will not stop sending):
+ * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
  * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
 static void conn_abort(conn *c, const char *why)
 {
@@ -378,15 +361,20 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* FINISHING: once all is sent (no send posted after post_send), our FIN. Then, with the
- * peer's FIN already in, nothing is left to read: close, gracefully. Otherwise LINGERING:
- * read and discard until it comes, for closing with bytes unread would reset the
- * connection and could destroy the answer before the client has read it. */
-static void finish_sending(conn *c)
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
+ * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
+ * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
+ * with bytes unread would reset the connection and could destroy the answer before the
+ * client has read it. Each send completion comes back here while FINISHING. */
+static void conn_finish(conn *c, const char *why)
 {
+    if (c->state == CONN_OPEN) {
+        set_state(c, CONN_FINISHING, why);
+        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+    }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
-        return;  /* still sending: the send completion comes back here */
+        return;  /* not finishing, or still sending */
     if (shutdown(c->sock, SD_SEND) != 0) {
         log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
         conn_abort(c, "shutdown failed");
@@ -396,17 +384,6 @@ static void finish_sending(conn *c)
         set_state(c, CONN_LINGERING, "all sent, our FIN sent");
         read_more(c);
     }
-}
-
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. */
-static void conn_finish(conn *c, const char *why)
-{
-    if (c->state != CONN_OPEN)
-        return;
-    set_state(c, CONN_FINISHING, why);
-    buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
-    finish_sending(c);
 }
 
 /* A read completed after the last request: what it brought is thrown away, up to
@@ -423,54 +400,35 @@ static void discard_input(conn *c)
 
 /*** completions ***/
 
-/* A zero-byte read is over: something came, data or the FIN; recv says which. */
-static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
-{
-    (void)bytes;  /* 0, whatever came */
-    if (err == 0)
-        err = read_available(c);
-    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
-        log_error(c->id, err, "recv failed");
-        conn_abort(c, "recv failed");
-        return;
-    }
-    if (c->state == CONN_OPEN)
-        serve_requests(c);
-    else
-        discard_input(c);
-    read_more(c);
-}
-
-static void on_send_completed(conn *c, DWORD bytes, DWORD err)
-{
-    if (err != 0) {
-        log_error(c->id, err, "send failed");
-        conn_abort(c, "send failed");
-        return;
-    }
-    ledger_add(&the_ledger.bytes_out, bytes);
-    c->last_progress = GetTickCount64();  /* progress; and idle from the last byte sent */
-    buffer_consume(&c->send_op.data, bytes);  /* a short send leaves the rest for the next post */
-    if (c->state == CONN_OPEN)
-        serve_requests(c);  /* held-back requests go on; it posts the next send */
-    else
-        finish_sending(c);
-    read_more(c);
-}
-
-/* Every completion comes here, whatever its outcome, under the connection's lock. Once we
- * have closed it, a completion (our own cancel's error, or one that beat it) is only
- * counted; the worker drops the operation's reference after. */
+/* Every completion comes here, whatever its outcome, under the connection's lock; the
+ * io_op's kind says what completed: nothing is guessed. Once we have closed the
+ * connection, a completion (our own cancel's error, or one that beat it) is only counted
+ * (the worker drops the operation's reference after). */
 static void on_completed(io_op *op, DWORD bytes, DWORD err)
 {
     conn *c = op->conn;
     op->posted = 0;
     if (c->state == CONN_CLOSED)
         return;
-    if (op->kind == OP_RECV)
-        on_recv_completed(c, bytes, err);
-    else
-        on_send_completed(c, bytes, err);
+    if (err == 0 && op->kind == OP_RECV)
+        err = read_available(c);  /* the zero-byte read says only "something came" */
+    if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
+        log_error(c->id, err, "%s failed", op_kind_name(op->kind));
+        conn_abort(c, op->kind == OP_RECV ? "recv failed" : "send failed");
+        return;
+    }
+    if (op->kind == OP_SEND) {  /* a short send leaves the rest for the next post */
+        ledger_add(&the_ledger.bytes_out, bytes);
+        c->last_progress = GetTickCount64();  /* progress; and idle from the last byte sent */
+        buffer_consume(&op->data, bytes);
+    }
+    if (c->state == CONN_OPEN) {
+        serve_requests(c);  /* what is whole is answered, the next send posted */
+    } else {
+        discard_input(c);      /* what came after the last request is thrown away */
+        conn_finish(c, NULL);  /* FINISHING: the rest, then our FIN */
+    }
+    read_more(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
@@ -522,8 +480,6 @@ static struct {
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     accept_op *pool;
-    int pool_size;
-    volatile LONG cancelled;  /* accepts ended by the shutdown's closing of the listener */
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
@@ -557,35 +513,30 @@ static BOOL post_accept(accept_op *a)
 
 /* The accepted socket becomes a connection: it takes the listener's properties (without
  * SO_UPDATE_ACCEPT_CONTEXT, getpeername and setsockopt fail on it), goes non-blocking
- * for read_available, joins the port and posts its first (zero-byte) read; then, still
- * under its lock, it is published: the sweep and the shutdown meet only started ones. */
+ * for read_available, joins the port, posts its first (zero-byte) read: started. Then,
+ * still under its lock, it is published: the sweep and the shutdown meet only started ones. */
 static void start_connection(accept_op *a)
 {
     char peer[32];
     u_long nonblocking = 1;
-    conn *c;
-    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
-    if (setsockopt(a->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
-                   sizeof server.listener) != 0
-        || ioctlsocket(a->sock, FIONBIO, &nonblocking) != 0) {
-        log_error(0, (DWORD)WSAGetLastError(), "setting up an accepted socket failed");
-        closesocket(a->sock);
-        return;
-    }
-    ledger_add(&the_ledger.accepted, 1);
-    c = conn_new(a->sock, InterlockedIncrement(&server.last_id));
+    conn *c = conn_new(a->sock, InterlockedIncrement(&server.last_id));
     if (c == NULL) {
         log_error(0, ERROR_NOT_ENOUGH_MEMORY, "no memory for a connection");
         closesocket(a->sock);
         return;
     }
+    ledger_add(&the_ledger.accepted, 1);
+    net_accepted_peer(server.get_addresses, a->addresses, ADDR_SPACE, peer, sizeof peer);
     log_event(c->id, "accepted from %s", peer);
     /* Our own reference: once the read is posted, a worker may see the peer close and
      * drop the last other one before we have left the lock. */
     conn_hold(c);
     EnterCriticalSection(&c->lock);
-    if (CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
-        log_error(c->id, GetLastError(), "CreateIoCompletionPort failed");
+    if (setsockopt(c->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
+                   sizeof server.listener) != 0
+        || ioctlsocket(c->sock, FIONBIO, &nonblocking) != 0
+        || CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL) {
+        log_error(c->id, GetLastError(), "starting an accepted connection failed");
         conn_abort(c, "not started");
     } else {
         read_more(c);
@@ -596,7 +547,6 @@ static void start_connection(accept_op *a)
         c->prev = &open_conns.head;
         c->next->prev = c;
         c->prev->next = c;
-        open_conns.count++;
         LeaveCriticalSection(&open_conns.lock);
         if (open_conns.stopping)  /* published after the shutdown's pass: finish it here */
             conn_finish(c, "shutting down");
@@ -606,23 +556,21 @@ static void start_connection(accept_op *a)
 }
 
 /* Every accept completion, success or failure, posts the next (the pool never drains),
- * until the shutdown closes the listener: then they all fail, expectedly, and are counted. */
+ * until the shutdown closes the listener: then they all fail, as expected. */
 static void on_accept_completed(io_op *op, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
-    if (err == 0 && !open_conns.stopping) {
-        start_connection(a);
-    } else {  /* e.g. the client reset before the accept completed; or we are stopping */
+    if (err != 0) {  /* e.g. the client reset before the accept completed; or we stopped */
         if (!open_conns.stopping)
             log_error(0, err, "accept failed");
         closesocket(a->sock);
+    } else {
+        start_connection(a);
     }
     /* Under the lock the shutdown closes the listener with: never post on a closed one. */
     EnterCriticalSection(&open_conns.lock);
     if (!open_conns.stopping)
         post_accept(a);  /* if it fails, the sweep posts it again */
-    else if (err != 0)
-        InterlockedIncrement(&server.cancelled);
     LeaveCriticalSection(&open_conns.lock);
     check_drained();
 }
@@ -632,7 +580,7 @@ static void refill_accept_pool(void)
 {
     int i;
     EnterCriticalSection(&open_conns.lock);
-    for (i = 0; i < server.pool_size && !open_conns.stopping; i++)
+    for (i = 0; i < opt.accepts && !open_conns.stopping; i++)
         if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
     LeaveCriticalSection(&open_conns.lock);
@@ -652,7 +600,6 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
     server.pool = calloc((size_t)count, sizeof *server.pool);
     if (server.pool == NULL)
         return FALSE;
-    server.pool_size = count;
     for (i = 0; i < count; i++) {
         server.pool[i].op.kind = OP_ACCEPT;
         opcheck_init(&server.pool[i].op.check);
@@ -664,13 +611,11 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 
 /*** shutdown ***/
 
-static options opt;  /* the command line; the sweep reads its limits */
-static HANDLE stop_requested, hurry_requested, shutdown_done;
+static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* -t 1..256 */
 
-/* The console's events, each for what it is; this runs on a thread of its own. Ctrl+C or
- * Ctrl+Break starts the shutdown, a second one hurries it (no drain). A console close or
- * a system shutdown hurries it too: Windows ends the process when this returns, or about
- * 5 s after the event, drained or not. A logoff is any user's (services get it): not ours. */
+/* Each console event for what it is, on a thread of its own. Ctrl+C or Ctrl+Break starts
+ * the shutdown, a second one skips the drain; so does a console close or a system shutdown
+ * (Windows ends the process ~5 s after). A logoff is any user's (services get it): not ours. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
@@ -680,18 +625,20 @@ static BOOL WINAPI on_console_event(DWORD event)
     if (InterlockedIncrement(&count) > 1 || ending)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (ending)  /* the process ends when this returns: let the shutdown end it first */
+    if (ending)  /* the process ends when this returns: let the shutdown end first, bounded */
         WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
 
-/* main's sweep, a few times a second, over every connection no handler holds: a
- * connection that makes no progress is ended. Idle too long after its last answer:
- * finish (a clean FIN, as nginx's keep-alive timeout gives). A send the peer does not
- * read, a FIN that never comes after ours: abort. And a read the budget paused resumes. */
-static void sweep(conn *c)
+/* main's sweep, a few times a second, ends a connection that makes no progress: idle too
+ * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
+ * a send the peer does not read, a FIN that never comes, abort. A paused read resumes. */
+static void sweep(conn *c, const char *unused)
 {
     ULONGLONG quiet = GetTickCount64() - c->last_progress;
+    (void)unused;
+    ledger_note_conn(c->id, state_names[c->state], c->recv_op.posted, c->send_op.posted,
+                     c->send_queue.len + c->send_op.data.len);  /* for /stats "conns" */
     if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
         conn_abort(c, "the send made no progress for --send-ms");
     else if (c->state == CONN_LINGERING && quiet > LINGER_MS)
@@ -702,13 +649,11 @@ static void sweep(conn *c)
         read_more(c);
 }
 
-static void finish_for_shutdown(conn *c) { conn_finish(c, "shutting down"); }
-static void abort_for_shutdown(conn *c) { conn_abort(c, "shutting down: the drain is over"); }
-
 /* The shutdown, in order; each step waits, bounded, for what the one before set off. */
-static int shut_down(HANDLE port, HANDLE *workers, int count)
+static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
+    LONG64 accepts_failed = ledger_read(&the_ledger.failed[OP_ACCEPT]);
     ULONGLONG deadline;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
@@ -720,15 +665,14 @@ static int shut_down(HANDLE port, HANDLE *workers, int count)
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
      * sent (a handler at work sees `stopping` when it is done)... */
-    for_each_open(finish_for_shutdown);
+    for_each_open(conn_finish, "shutting down");
     if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)opt.drain_ms) != WAIT_OBJECT_0) {
-        /* 3. ...until the drain's deadline: then what is left is aborted, again and again
-         * until nothing is open (one held by a handler is reached once that returns), and
-         * the last completions come (ERROR_OPERATION_ABORTED, expected now). */
-        log_event(0, "drain over: aborting %d connection(s)", open_conns.count);
+        /* 3. ...until the deadline: then what is left is aborted, again until nothing is
+         * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
+        log_event(0, "drain over: aborting what is left");
         deadline = GetTickCount64() + CANCEL_MS;
         do
-            for_each_open(abort_for_shutdown);
+            for_each_open(conn_abort, "shutting down: the drain is over");
         while (WaitForSingleObject(open_conns.drained, 50) == WAIT_TIMEOUT
                && GetTickCount64() < deadline);
     }
@@ -737,7 +681,8 @@ static int shut_down(HANDLE port, HANDLE *workers, int count)
         log_event(0, "operations still pending after the cancel: exiting without freeing");
         return ledger_report(STAGE.name) | 1;
     }
-    log_event(0, "accept pool closed: %ld pending accepts cancelled", server.cancelled);
+    log_event(0, "accept pool closed: %lld pending accepts cancelled",
+              ledger_read(&the_ledger.failed[OP_ACCEPT]) - accepts_failed);
     /* 5. One quit packet per worker: under Wine, closing the port does not wake them. */
     for (i = 0; i < count; i++)
         PostQueuedCompletionStatus(port, 0, 0, NULL);
@@ -756,7 +701,7 @@ static int shut_down(HANDLE port, HANDLE *workers, int count)
 int main(int argc, char **argv)
 {
     SOCKET listener;
-    HANDLE port, *workers;
+    HANDLE port;
     int i;
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
@@ -770,9 +715,8 @@ int main(int argc, char **argv)
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     shutdown_done = CreateEventW(NULL, TRUE, FALSE, NULL);
-    workers = calloc((size_t)opt.threads, sizeof *workers);  /* freed at exit */
     if (!open_conns.drained || !stop_requested || !hurry_requested || !shutdown_done
-        || !workers || !SetConsoleCtrlHandler(on_console_event, TRUE)) {
+        || !SetConsoleCtrlHandler(on_console_event, TRUE)) {
         log_error(0, GetLastError(), "setting up the shutdown failed");
         return 1;
     }
@@ -795,10 +739,11 @@ int main(int argc, char **argv)
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
     i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;  /* until Ctrl+C, the sweep */
     while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
-        for_each_open(sweep);
+        for_each_open(sweep, NULL);
+        ledger_conns_done();
         refill_accept_pool();
     }
-    i = shut_down(port, workers, opt.threads);
+    i = shut_down(port, opt.threads);
     SetEvent(shutdown_done);  /* a console close may now end the process */
     return i;
 }

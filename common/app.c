@@ -18,12 +18,12 @@ static int  lab_len;
 
 /* The lab (/lab, linked from the page): the stage, its experiments drawn as timelines in
  * inline SVG by plain JavaScript (four /sleep?ms=1000 at once; a connection kept open and
- * idle while another asks; a download not read while another asks), and the live ledger
- * (/stats) drawn as charts over the last minute, with a 64 MiB download read late; on a
- * stage whose /stats lists its connections ("conns", 06), those too. /lab?run=lab runs every
- * experiment on load and writes what it found into #lab (make lab, tests/browser/run.sh).
- * Apart from /, which stays a plain page (one request, no script): NOTES reads the logs of a
- * browser loading it. The head is a printf format (no '%' in it); the script is not. */
+ * idle while a second one asks), and the live ledger (/stats) drawn as charts over the last
+ * minute, with a 64 MiB download; on a stage whose /stats lists its connections ("conns":
+ * 06, ledger_note_conn), those too. /lab?run=lab runs every experiment on load and writes
+ * what it found into #lab (make lab, tests/browser/run.sh). Apart from /, which stays a
+ * plain page (one request, no script): NOTES reads the logs of a browser loading it. The
+ * head is a printf format (no '%' in it); the script is not. */
 static const char lab_head[] =
     "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>%s: the lab</title>\n"
     "<style>body{font-family:sans-serif;max-width:52em;margin:2em auto;padding:0 1em}"
@@ -311,7 +311,7 @@ static const char lab_script_2[] =
     " * except while an experiment runs (closing > 0). */\n"
     "var ledger = {every: 500, closing: 0, current: null, samples: [], bands: [], lastOk: 0};\n"
     "var CHARTS = [\n"
-    "  {id: 'chart-ops', title: 'pending operations', series: [\n"
+    "  {id: 'chart-ops', title: 'pending operations, by kind', lanes: true, series: [\n"
     "    {key: 'recv.pending', label: 'recv', colour: COLOUR.recv},\n"
     "    {key: 'send.pending', label: 'send', colour: COLOUR.send},\n"
     "    {key: 'accept.pending', label: 'accept', colour: COLOUR.accept}]},\n"
@@ -370,63 +370,71 @@ static const char lab_script_2[] =
     "  return (m <= 1 ? 1 : m <= 2 ? 2 : m <= 5 ? 5 : 10) * p;\n"
     "}\n"
     "/* One chart: the last 60 s, now at the right; a line per series, broken where the ledger\n"
-    " * did not answer for over 1.5 s; red ticks where /stats failed; shaded: a download. */\n"
+    " * did not answer for over 1.5 s; red ticks where /stats failed; shaded: a download. With\n"
+    " * lanes, each series has a lane and a scale of its own (32 pending accepts would flatten one\n"
+    " * pending send). */\n"
     "function chart(c, t) {\n"
-    "  var svg = byId(c.id), W = 660, H = 120, left = 64, right = 170, top = 22, bottom = 20;\n"
-    "  var oks = ledger.samples.filter(function (x) { return x.s; }), max = 1, series;\n"
+    "  var svg = byId(c.id), W = 660, left = 64, right = 170, top = 22, bottom = 20;\n"
+    "  var oks = ledger.samples.filter(function (x) { return x.s; }), series, lanes, laneH, H;\n"
     "  series = c.series.filter(function (sr) {\n"
     "    return !sr.ifPositive || oks.some(function (x) { return value(x.s, sr.key) > 0; });\n"
     "  });\n"
-    "  oks.forEach(function (x) { series.forEach(function (sr) { if (!sr.offScale) max = Math.max(max, value(x.s, sr.key) || 0); }); });\n"
-    "  /* A limit far above what is held (06's default budget: 512 MiB) is named, not drawn: on its\n"
-    "   * scale the line of what is held would lie flat on 0. */\n"
-    "  series.forEach(function (sr) {\n"
-    "    sr.above = sr.offScale && oks.some(function (x) { return value(x.s, sr.key) > sr.offScale * max; });\n"
-    "    if (sr.offScale && !sr.above)\n"
-    "      oks.forEach(function (x) { max = Math.max(max, value(x.s, sr.key) || 0); });\n"
-    "  });\n"
-    "  max = nice(max);\n"
+    "  lanes = c.lanes ? series.map(function (sr) { return [sr]; }) : [series];\n"
+    "  laneH = c.lanes ? 34 : 78;\n"
+    "  H = top + lanes.length * laneH + bottom;\n"
     "  clear(svg);\n"
     "  svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);\n"
     "  svg.setAttribute('width', W);\n"
     "  svg.setAttribute('height', H);\n"
     "  function x(at) { return (left + (W - left - right) * (1 - (t - at) / 60000)).toFixed(1); }\n"
-    "  function y(v) { return (H - bottom - (H - top - bottom) * v / max).toFixed(1); }\n"
     "  el(svg, 'text', {x: 4, y: 14, 'font-size': 12, 'font-weight': 'bold'}, c.title);\n"
     "  ledger.bands.forEach(function (b) {\n"
     "    var from = Math.max(b.from, t - 60000), to = b.to === undefined ? t : b.to;\n"
     "    el(svg, 'rect', {'class': 'band', x: x(from), y: top, width: Math.max(1, x(to) - x(from)).toFixed(1),\n"
     "                     height: H - top - bottom, fill: '#fefcbf'});\n"
     "  });\n"
-    "  el(svg, 'line', {'class': 'grid', 'data-v': max, x1: left, x2: W - right, y1: y(max), y2: y(max), stroke: '#e2e8f0'});\n"
-    "  el(svg, 'line', {'class': 'grid', 'data-v': 0, x1: left, x2: W - right, y1: y(0), y2: y(0), stroke: '#a0aec0'});\n"
-    "  el(svg, 'text', {'class': 'ylabel', 'data-v': max, x: left - 4, y: top + 9, 'text-anchor': 'end', 'font-size': 11},\n"
-    "     c.bytes ? kib(max) : String(max));\n"
-    "  el(svg, 'text', {'class': 'ylabel', 'data-v': 0, x: left - 4, y: H - bottom, 'text-anchor': 'end', 'font-size': 11}, '0');\n"
     "  el(svg, 'text', {x: left, y: H - 5, 'font-size': 11, fill: '#4a5568'}, '60 s ago');\n"
     "  el(svg, 'text', {x: W - right, y: H - 5, 'text-anchor': 'end', 'font-size': 11, fill: '#4a5568'}, 'now');\n"
-    "  series.forEach(function (sr, i) {\n"
-    "    var d = '', last = 0, alone = false, latest;\n"
-    "    oks.forEach(function (p) {\n"
-    "      var v = value(p.s, sr.key), at = x(p.t) + ' ' + y(v) + ' ';\n"
-    "      if (v === undefined) return;\n"
-    "      if (d === '' || p.t - last > 1500) {\n"
-    "        d += (alone ? 'L' + d.split('M').pop() : '') + 'M' + at;  /* a point alone: a dot */\n"
-    "        alone = true;\n"
-    "      } else {\n"
-    "        d += 'L' + at;\n"
-    "        alone = false;\n"
-    "      }\n"
-    "      last = p.t;\n"
-    "      latest = v;\n"
+    "  lanes.forEach(function (lane, li) {\n"
+    "    var max = 1, y0 = top + (li + 1) * laneH - (c.lanes ? 6 : 0), y1 = top + li * laneH + 4, key = c.lanes ? lane[0].key : '';\n"
+    "    oks.forEach(function (p) { lane.forEach(function (sr) { if (!sr.offScale) max = Math.max(max, value(p.s, sr.key) || 0); }); });\n"
+    "    /* A limit far above what is held (06's default budget: 512 MiB) is named, not drawn: on\n"
+    "     * its scale the line of what is held would lie flat on 0. */\n"
+    "    lane.forEach(function (sr) {\n"
+    "      sr.above = sr.offScale && oks.some(function (p) { return value(p.s, sr.key) > sr.offScale * max; });\n"
+    "      if (sr.offScale && !sr.above)\n"
+    "        oks.forEach(function (p) { max = Math.max(max, value(p.s, sr.key) || 0); });\n"
     "    });\n"
-    "    if (alone)\n"
-    "      d += 'L' + d.split('M').pop();\n"
-    "    if (!sr.above)\n"
-    "      el(svg, 'path', {'class': 'series', 'data-key': sr.key, d: d.trim(), fill: 'none', stroke: sr.colour,\n"
-    "                       'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-dasharray': sr.dash || 'none'});\n"
-    "    el(svg, 'text', {x: W - right + 8, y: top + 12 + 15 * i, 'font-size': 11, fill: sr.colour},\n"
-    "       sr.label + ' ' + (latest === undefined ? '-' : c.bytes ? kib(latest) : latest) + (sr.above ? ' (off scale)' : ''));\n"
+    "    max = nice(max);\n"
+    "    function y(v) { return (y0 - (y0 - y1) * v / max).toFixed(1); }\n"
+    "    el(svg, 'line', {'class': 'grid', 'data-key': key, 'data-v': max, x1: left, x2: W - right, y1: y(max), y2: y(max), stroke: '#e2e8f0'});\n"
+    "    el(svg, 'line', {'class': 'grid', 'data-key': key, 'data-v': 0, x1: left, x2: W - right, y1: y(0), y2: y(0), stroke: '#a0aec0'});\n"
+    "    el(svg, 'text', {'class': 'ylabel', x: left - 4, y: y1 + 9, 'text-anchor': 'end', 'font-size': 11}, c.bytes ? kib(max) : String(max));\n"
+    "    el(svg, 'text', {'class': 'ylabel', x: left - 4, y: y0, 'text-anchor': 'end', 'font-size': 11}, '0');\n"
+    "    lane.forEach(function (sr, i) {\n"
+    "      var d = '', last = 0, alone = false, latest;\n"
+    "      oks.forEach(function (p) {\n"
+    "        var v = value(p.s, sr.key), at;\n"
+    "        if (v === undefined) return;\n"
+    "        at = x(p.t) + ' ' + y(v) + ' ';\n"
+    "        if (d === '' || p.t - last > 1500) {\n"
+    "          d += (alone ? 'L' + d.split('M').pop() : '') + 'M' + at;  /* a point alone: a dot */\n"
+    "          alone = true;\n"
+    "        } else {\n"
+    "          d += 'L' + at;\n"
+    "          alone = false;\n"
+    "        }\n"
+    "        last = p.t;\n"
+    "        latest = v;\n"
+    "      });\n"
+    "      if (alone)\n"
+    "        d += 'L' + d.split('M').pop();\n"
+    "      if (!sr.above)\n"
+    "        el(svg, 'path', {'class': 'series', 'data-key': sr.key, d: d.trim(), fill: 'none', stroke: sr.colour,\n"
+    "                         'stroke-width': 2, 'stroke-linecap': 'round', 'stroke-dasharray': sr.dash || 'none'});\n"
+    "      el(svg, 'text', {x: W - right + 8, y: y1 + 12 + 15 * i, 'font-size': 11, fill: sr.colour},\n"
+    "         sr.label + ' ' + (latest === undefined ? '-' : c.bytes ? kib(latest) : latest) + (sr.above ? ' (off scale)' : ''));\n"
+    "    });\n"
     "  });\n"
     "  ledger.samples.forEach(function (p) {\n"
     "    if (p.error)\n"
@@ -507,38 +515,10 @@ void app_init(const stage_info *stage)
         lab_len = 0;
 }
 
-static int (*list_conns)(app_conn_row *rows, int max);
-
-void app_list_conns(int (*list)(app_conn_row *rows, int max))
-{
-    list_conns = list;
-}
-
-/* The /stats JSON: the ledger, then "conns" where the stage lists its connections. Its
- * length, or -1 when it does not fit. */
-static int stats_json(char *dst, size_t size)
-{
-    app_conn_row rows[APP_CONNS_MAX];
-    int n = ledger_json(dst, size, the_stage->name), count, i;
-
-    if (n < 0 || list_conns == NULL)
-        return n;
-    count = list_conns(rows, APP_CONNS_MAX);
-    n--;   /* over the ledger's closing brace */
-    n += snprintf(dst + n, size - (size_t)n, ",\"conns\":[");
-    for (i = 0; i < count && i < APP_CONNS_MAX && (size_t)n < size; i++)
-        n += snprintf(dst + n, size - (size_t)n, "%s{\"id\":%ld,\"state\":\"%s\",\"recv\":%d,\"send\":%d,\"queued\":%lld}",
-                      i > 0 ? "," : "", rows[i].id, rows[i].state, rows[i].recv != 0, rows[i].send != 0,
-                      rows[i].queued);
-    if ((size_t)n < size)
-        n += snprintf(dst + n, size - (size_t)n, "]}");
-    return (size_t)n < size ? n : -1;
-}
-
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */
 static int write_route(const http_request *req, buffer *out)
 {
-    char json[1024 + 96 * APP_CONNS_MAX];
+    char json[4096];
     const unsigned char *icon;
     size_t icon_len;
     int json_len, body = !req->head_only;
@@ -555,7 +535,7 @@ static int write_route(const http_request *req, buffer *out)
         return http_write_head(out, 200, "image/x-icon", icon_len, req->keep_alive, NULL)
             || (body && buffer_append(out, icon, icon_len));
     case ROUTE_STATS:
-        json_len = stats_json(json, sizeof json);
+        json_len = ledger_json(json, sizeof json, the_stage->name);
         return json_len < 0
             || http_write_head(out, 200, "application/json", (size_t)json_len, req->keep_alive, NULL)
             || (body && buffer_append(out, json, (size_t)json_len));

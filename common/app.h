@@ -23,23 +23,6 @@ typedef enum {
     RESPONSE_FAILED      /* out had no room (nothing usable appended): end it now */
 } response_end;
 
-/* One open connection as /stats lists it ("conns"): its number, the name of its state
- * ("OPEN", "FINISHING", "LINGERING", "CLOSED"), whether a read and a send are in flight
- * (0/1), and the bytes waiting to be sent. The lab draws them (06). */
-typedef struct app_conn_row {
-    long        id;
-    const char *state;
-    int         recv, send;
-    long long   queued;
-} app_conn_row;
-#define APP_CONNS_MAX 16   /* /stats lists at most this many: the first ones */
-
-/* A stage that can list its open connections gives /stats a function that fills at most
- * `max` rows (the first ones) and returns how many; /stats then carries them as
- * "conns":[{"id":7,"state":"OPEN","recv":1,"send":0,"queued":0},...]. It runs on the thread
- * answering /stats, inside app_respond: it takes the locks it needs itself. */
-void app_list_conns(int (*list)(app_conn_row *rows, int max));
-
 /* Remember the stage (for the page and /stats), set up the ledger. */
 void app_init(const stage_info *stage);
 

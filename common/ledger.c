@@ -2,6 +2,7 @@
 #include "ledger.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "buffer.h"
 
@@ -104,6 +105,38 @@ LONG64 ledger_pending(op_kind kind)
     return pending;
 }
 
+int ledger_drained(void)
+{
+    return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0;
+}
+
+/* The list being noted (the sweep's thread only) and the one /stats gives (under its lock). */
+static char conns_next[LEDGER_CONNS * 96], conns_now[sizeof conns_next];
+static int conns_next_len, conns_noted, conns_listed;
+static SRWLOCK conns_lock = SRWLOCK_INIT;
+
+void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued)
+{
+    int n;
+    if (conns_noted++ >= LEDGER_CONNS)
+        return;
+    n = snprintf(conns_next + conns_next_len, sizeof conns_next - conns_next_len,
+                 "%s{\"id\":%ld,\"state\":\"%s\",\"recv\":%d,\"send\":%d,\"queued\":%lu}",
+                 conns_next_len > 0 ? "," : "", id, state, recv, send, (unsigned long)queued);
+    if (n > 0 && (size_t)n < sizeof conns_next - conns_next_len)
+        conns_next_len += n;
+}
+
+void ledger_conns_done(void)
+{
+    AcquireSRWLockExclusive(&conns_lock);
+    memcpy(conns_now, conns_next, (size_t)conns_next_len);
+    conns_now[conns_next_len] = '\0';
+    conns_listed = 1;
+    ReleaseSRWLockExclusive(&conns_lock);
+    conns_next_len = conns_noted = 0;
+}
+
 int ledger_json(char *dst, size_t size, const char *stage)
 {
     LONG64 pending_ops = 0;
@@ -127,16 +160,21 @@ int ledger_json(char *dst, size_t size, const char *stage)
                       c.posted - c.completed - c.failed);
     }
     if (n > 0 && (size_t)n < size)
-        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld}", pending_ops);
+        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld", pending_ops);
+    AcquireSRWLockShared(&conns_lock);
+    if (conns_listed && n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - n, ",\"conns\":[%s]", conns_now);
+    ReleaseSRWLockShared(&conns_lock);
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - n, "}");
     return (n > 0 && (size_t)n < size) ? n : -1;
 }
 
 int ledger_report(const char *stage)
 {
-    char json[1024];
+    char json[4096];
     ledger_json(json, sizeof json, stage);
     printf("final ledger: %s\n", json);
     fflush(stdout);
-    return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0
-           && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0 : 1;
+    return ledger_drained() && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0 : 1;
 }

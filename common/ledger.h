@@ -51,7 +51,14 @@ int  ledger_reserve(LONG64 bytes);
 void ledger_unreserve(LONG64 bytes);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
-/* The /stats JSON object (one line, no newline) for stage `stage`. */
+/* No live connection and no pending operation: what a shutdown waits for. */
+int  ledger_drained(void);
+/* 06's sweep notes each open connection it passes (the first LEDGER_CONNS); then
+ * ledger_conns_done() makes that the list /stats gives as "conns" (the lab draws it). */
+#define LEDGER_CONNS 16
+void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued);
+void ledger_conns_done(void);
+/* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it does not fit. */
 int  ledger_json(char *dst, size_t size, const char *stage);
 /* At exit: print "final ledger: {json}" on stdout; 0 when nothing is left (no live
  * connection, no pending operation, no buffer byte), 1 otherwise: an exit status. */

@@ -137,7 +137,7 @@ DRAWING_JS = r"""(function () {
   function chart(id) {
     var svg = document.getElementById(id);
     return {present: !!svg && svg.childNodes.length > 0,
-            grid: all(svg, 'line.grid').map(function (l) { return {v: +l.dataset.v, y: num(l, 'y1')}; }),
+            grid: all(svg, 'line.grid').map(function (l) { return {key: l.dataset.key || '', v: +l.dataset.v, y: num(l, 'y1')}; }),
             series: all(svg, 'path.series').map(function (p) { return {key: p.dataset.key, d: p.getAttribute('d')}; }),
             bands: all(svg, 'rect.band').map(function (r) { return {x: num(r, 'x'), w: num(r, 'width')}; }),
             nogo: all(svg, 'line.nogo').length};
@@ -261,8 +261,10 @@ def path_points(d):
 
 
 def chart_values(c, key):
-    """[(x, value)] of one series, read back through the chart's grid lines (0 and the top)."""
-    grid = {g["v"]: g["y"] for g in c["grid"]}
+    """[(x, value)] of one series, read back through the grid lines (0 and the top) of its
+    lane, or of the chart where it has one scale."""
+    lane = [g for g in c["grid"] if g.get("key") == key] or [g for g in c["grid"] if not g.get("key")]
+    grid = {g["v"]: g["y"] for g in lane}
     if 0 not in grid or len(grid) != 2:
         return None
     top_v = max(grid)
