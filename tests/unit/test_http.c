@@ -69,39 +69,6 @@ static void keep_alive_defaults(void)
     CHECK_INT(req.keep_alive, 0);
 }
 
-/* HTTP/1.0 is kept alive when the client asks (RFC 9112, 9.3 and C.2.2): ApacheBench's -k
- * sends "Connection: Keep-Alive", curl --http1.0 -H 'Connection: keep-alive' the same. */
-static void keep_alive_http10(void)
-{
-    static const struct {
-        const char *header;
-        int keep_alive;
-    } cases[] = {
-        {"Connection: Keep-Alive", 1},            /* ab -k, as it sends it */
-        {"Connection: keep-alive", 1},
-        {"connection:KEEP-ALIVE", 1},
-        {"Connection: TE, keep-alive", 1},
-        {"Connection: keep-alive, close", 0},      /* close wins */
-        {"Connection: keep-alive\r\nConnection: close", 0},
-        {"Connection: close\r\nConnection: keep-alive", 0},
-        {"Connection: keep-alives", 0},
-        {"Keep-Alive: timeout=5", 0},              /* not a Connection option */
-        {"X-Connection: keep-alive", 0},
-        {"Host: x", 0},                            /* plain HTTP/1.0: close */
-    };
-    size_t i;
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char text[200];
-        http_request req;
-        int n = snprintf(text, sizeof text, "GET / HTTP/1.0\r\n%s\r\n\r\n", cases[i].header);
-        CHECK_MSG(http_frame(text, (size_t)n, &req) == HTTP_READY, cases[i].header);
-        CHECK_MSG(req.minor_version == 0, cases[i].header);
-        CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
-        CHECK_MSG(http_route_request(&req) == 0, cases[i].header);
-        CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
-    }
-}
-
 /* A pipelined HTTP/1.0 keep-alive request frames like any other, and an error still closes. */
 static void keep_alive_http10_stream(void)
 {
@@ -168,29 +135,48 @@ static void close_query(void)
     CHECK_INT(req.keep_alive, 0);
 }
 
+/* The Connection header decides, for HTTP/1.1 (persistent unless "close") and HTTP/1.0
+ * (closed unless "keep-alive", RFC 9112 9.3 and C.2.2: ApacheBench's -k sends "Connection:
+ * Keep-Alive", curl --http1.0 -H 'Connection: keep-alive' the same). Routing keeps it. */
 static void connection_tokens(void)
 {
     static const struct {
+        int minor;
         const char *header;
         int keep_alive;
     } cases[] = {
-        {"Connection: close", 0},
-        {"Connection: keep-alive, close", 0},
-        {"connection:CLOSE", 0},
-        {"Connection:  Upgrade ,\tclose  ", 0},
-        {"Connection: close,", 0},
-        {"Connection: keep-alive", 1},
-        {"Connection: closed", 1},
-        {"Connection: not-close", 1},
-        {"Connection:", 1},
-        {"X-Connection: close", 1},
+        {1, "Connection: close", 0},
+        {1, "Connection: keep-alive, close", 0},
+        {1, "connection:CLOSE", 0},
+        {1, "Connection:  Upgrade ,\tclose  ", 0},
+        {1, "Connection: close,", 0},
+        {1, "Connection: keep-alive", 1},
+        {1, "Connection: closed", 1},
+        {1, "Connection: not-close", 1},
+        {1, "Connection:", 1},
+        {1, "X-Connection: close", 1},
+        {0, "Connection: Keep-Alive", 1},             /* ab -k, as it sends it */
+        {0, "Connection: keep-alive", 1},
+        {0, "connection:KEEP-ALIVE", 1},
+        {0, "Connection: TE, keep-alive", 1},
+        {0, "Connection: keep-alive, close", 0},      /* close wins */
+        {0, "Connection: keep-alive\r\nConnection: close", 0},
+        {0, "Connection: close\r\nConnection: keep-alive", 0},
+        {0, "Connection: keep-alives", 0},
+        {0, "Keep-Alive: timeout=5", 0},              /* not a Connection option */
+        {0, "X-Connection: keep-alive", 0},
+        {0, "Host: x", 0},                            /* plain HTTP/1.0: close */
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[200];
         http_request req;
-        int n = snprintf(text, sizeof text, "GET / HTTP/1.1\r\n%s\r\n\r\n", cases[i].header);
+        int n = snprintf(text, sizeof text, "GET / HTTP/1.%d\r\n%s\r\n\r\n", cases[i].minor,
+                         cases[i].header);
         CHECK_MSG(http_frame(text, (size_t)n, &req) == HTTP_READY, cases[i].header);
+        CHECK_MSG(req.minor_version == cases[i].minor, cases[i].header);
+        CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
+        CHECK_MSG(http_route_request(&req) == 0, cases[i].header);
         CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
     }
 }
@@ -763,7 +749,6 @@ int main(void)
     RUN(simple_get);
     RUN(head_request);
     RUN(keep_alive_defaults);
-    RUN(keep_alive_http10);
     RUN(keep_alive_http10_stream);
     RUN(close_query);
     RUN(connection_tokens);
