@@ -17,7 +17,8 @@
 #   lab-charts           the three charts are drawn, and move (a second look, up to 10 s later)
 #   lab-download-chart   big-unread-blocks-others (a blocking send holds the one thread):
 #                        serve -> send.pending is 1 in the download's band, never more;
-#                        stall -> never above 0; buffer_bytes under 1 MiB either way
+#                        stall -> never above 0, and the page counted no answer of /stats
+#                        while the server was sending; buffer_bytes under 1 MiB either way
 #   lab-connections      /stats lists "conns" -> the page draws them as a table; otherwise
 #                        it says "this stage does not list its connections"
 # A screenshot of the whole lab goes to build/tests/browser-STAGE-lab.png, what it drew to

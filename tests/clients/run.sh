@@ -15,6 +15,11 @@
 #   wget          wget, three URLs (1 MiB of /big, /, /stats): exit status 0, the files
 #                 whole (/big's first and last lines), "Reusing existing connection" twice
 #   http-client   Python's http.client: six requests of every kind on one HTTPConnection
+#   ctrl-c-quiet  where Ctrl+C drains (tests/shutdown/expect.map: ctrl-c-under-load drains,
+#                 06): after all that load, Ctrl+C (SIGINT, as tests/shutdown/run.sh sends
+#                 it) to the server run with -q: exit status 0, a final ledger with nothing
+#                 live or pending, and no other line at all (-q: errors only; the accept
+#                 pool's cancelled accepts are no error)
 # Lines: "PASS clients/01-blocking/ab-k (2000 requests, 2000 kept alive, 0 failed, -c 1, 1234 req/s)".
 # The servers run with -q (errors only): ab's 2000 requests would otherwise log 4000 lines.
 set -uo pipefail
@@ -91,8 +96,33 @@ wget_three() {
     fi
 }
 
+# ctrl_c_quiet STAGE: Ctrl+C to the server (-q), and what it printed from then on, in
+# OUTCOME ("ok: ..." or what is wrong). Not in a subshell: it waits for the server.
+ctrl_c_quiet() {
+    local log lines final extra
+    log=$(server_log "$1")
+    lines=$(wc -l <"$log")
+    kill -INT "$SERVER_PID"
+    if ! server_wait_exit 20000; then
+        server_stop
+        OUTCOME="still running 20 s after Ctrl+C (stopped)"
+        return
+    fi
+    final=$(tail -n +$((lines + 1)) "$log" | grep -m1 '^final ledger: ')
+    extra=$(tail -n +$((lines + 1)) "$log" | grep -v '^final ledger: ' | head -n 3 | tr '\n' ' ')
+    if [ "$SERVER_STATUS" != 0 ] || [ -z "$final" ]; then
+        OUTCOME="exit status $SERVER_STATUS, ${final:-no final ledger}"
+    elif [ "$(stats_num "$final" live_connections)" != 0 ] || [ "$(stats_num "$final" pending_ops)" != 0 ]; then
+        OUTCOME="final ledger not zero: ${final#final ledger: }"
+    elif [ -n "$extra" ]; then
+        OUTCOME="printed more than the final ledger under -q: ${extra:0:300}"
+    else
+        OUTCOME="ok: exit 0 in $SERVER_EXIT_MS ms, the final ledger alone (live 0, pending 0, requests $(stats_num "$final" requests))"
+    fi
+}
+
 run_stage() {
-    local stage=$1 conc=20
+    local stage=$1 conc=20 drains
     stage_plan "$here/../scenario/expect.map" "$stage" || return 0
     : >"$(server_log "$stage")"
     if ! server_start "$stage" -q; then
@@ -105,6 +135,14 @@ run_stage() {
     judged "clients/$stage/curl-http10" "$(curl_http10)"
     judged "clients/$stage/wget" "$(wget_three)"
     judged "clients/$stage/http-client" "$(python3 "$here/clients.py" http-client "$SERVER_PORT")"
+    drains=$(expectations "$here/../shutdown/expect.map" "$stage" 2>/dev/null |
+             awk '$1 == "ctrl-c-under-load" { print $2 }')
+    if [ "$drains" = drains ]; then
+        # not judged(): the ledger probe needs the server, which has ended
+        ctrl_c_quiet "$stage"
+        if [[ $OUTCOME == "ok: "* ]]; then pass "clients/$stage/ctrl-c-quiet (${OUTCOME#ok: })"
+        else fail "clients/$stage/ctrl-c-quiet" "$OUTCOME"; fi
+    fi
     server_stop
     crash=$(crash_report "$stage")
     if [ -n "$crash" ]; then
