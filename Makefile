@@ -17,7 +17,7 @@ RUNNER :=
 else
 CC     := x86_64-w64-mingw32-gcc
 CC32   := i686-w64-mingw32-gcc
-RUNNER := . tools/wine-env.sh && wine_ready && exec wine
+RUNNER := . tools/wine-env.sh && wine_ready && wine
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1 -Icommon
@@ -80,7 +80,8 @@ RUN_STAGE = $(firstword $(filter $(STAGE) $(STAGE)-%,$(STAGES)))
 run: servers
 	@test -n "$(RUN_STAGE)" || { echo "no stage '$(STAGE)'; stages: $(STAGES)"; exit 2; }
 	@echo "Starting $(RUN_STAGE): open the URL it prints in a browser. Ctrl+C stops it."
-	@$(RUNNER) $(BUILD)/$(RUN_STAGE)/server.exe $(ARGS)
+	@$(RUNNER) $(BUILD)/$(RUN_STAGE)/server.exe $(ARGS) || \
+	    { status=$$?; bash tools/port-hint.sh $(RUN_STAGE) $(ARGS); exit $$status; }
 
 # make diff A=01 B=02: GNU diff, or git's own diff where there is no `diff` (a Windows
 # machine with Git but no diffutils).
@@ -94,6 +95,8 @@ diff:
 include tests/unit/rules.mk
 include tests/client/rules.mk
 include tests/scenario/rules.mk
+include tests/browser/rules.mk
+include tests/clients/rules.mk
 include tests/load/rules.mk
 include tests/shutdown/rules.mk
 include tests/fault/rules.mk
@@ -133,7 +136,9 @@ help:
 	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
 	@echo "                  NAME is one of (tests/breakit/mutations):"
 	@sed -n 's/^\[\(.*\)\]$$/\1/p' tests/breakit/mutations | paste -sd' ' | fold -s -w 70 | sed 's/^/                    /'
-	@echo "make unit-test | fuzz-test | scenario-test | browser-test   one suite"
+	@echo "make lab [STAGE=01] [PORT=8080]  the lab of the stage running on PORT, headless: what it finds"
+	@echo "make lab-picture  docs/lab-03-vs-04.png (README): 03's and 04's four /sleep at once, a real run"
+	@echo "make unit-test | fuzz-test | scenario-test | browser-test | clients-test | fault-test   one suite"
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
 	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"

@@ -179,6 +179,7 @@ static int parse_request_line(span line, http_request *req)
 /* What the header lines decide beyond the fields of http_request. */
 typedef struct header_state {
     int close;        /* a Connection header holds "close" */
+    int keep_alive;   /* a Connection header holds "keep-alive" (HTTP/1.0's way to ask) */
     int have_length;  /* a Content-Length header was seen */
 } header_state;
 
@@ -212,8 +213,9 @@ static int parse_header(span line, http_request *req, header_state *st)
     } else if (equals_nocase(name, "Transfer-Encoding")) {
         /* Chunked bodies are not implemented; guessing the framing would be worse. */
         return fail(req, 501, "Transfer-Encoding not supported");
-    } else if (equals_nocase(name, "Connection") && has_token(value, "close")) {
-        st->close = 1;
+    } else if (equals_nocase(name, "Connection")) {
+        st->close |= has_token(value, "close");
+        st->keep_alive |= has_token(value, "keep-alive");
     }
     return 0;
 }
@@ -223,7 +225,7 @@ int http_frame(const char *data, size_t len, http_request *req)
     /* The blank line must end within the first HTTP_MAX_HEADER bytes: never look further. */
     size_t window = len < HTTP_MAX_HEADER ? len : HTTP_MAX_HEADER;
     size_t pos, next;
-    header_state st = {0, 0};
+    header_state st = {0, 0, 0};
     int rc;
 
     memset(req, 0, sizeof *req);
@@ -257,7 +259,10 @@ int http_frame(const char *data, size_t len, http_request *req)
         return HTTP_NEED_MORE;   /* the body is still on its way */
     req->total_len = next + req->content_length;
     req->body = data + next;
-    req->keep_alive = req->minor_version >= 1 && !st.close;   /* HTTP/1.0: close */
+    /* HTTP/1.1 is persistent unless the client says close; HTTP/1.0 only when it asks
+     * with "Connection: keep-alive" (RFC 9112, 9.3 and C.2.2), as ApacheBench's -k does:
+     * the answer then says "Connection: keep-alive" back (http_write_head). */
+    req->keep_alive = !st.close && (req->minor_version >= 1 || st.keep_alive);
     req->head_only = strcmp(req->method, "HEAD") == 0;
     return HTTP_READY;
 }
@@ -312,6 +317,7 @@ static int query_number(const char *query, const char *name, size_t max, size_t 
 int http_route_request(http_request *req)
 {
     const route_def *r;
+    size_t close;
 
     if (req->status != 0)   /* http_frame() already refused it */
         return req->status;
@@ -324,6 +330,8 @@ int http_route_request(http_request *req)
     if (r->param != NULL && query_number(req->query, r->param, r->max, &req->arg) != 0)
         return fail(req, 400, r->param_error);
     req->route = r->route;
+    if (query_number(req->query, "close", 1, &close) == 0 && close == 1)
+        req->keep_alive = 0;   /* ?close=1: what "Connection: close" says, for fetch() */
     return 0;
 }
 

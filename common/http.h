@@ -53,13 +53,15 @@ typedef struct http_request {
  * Content-Length; 431 header block over HTTP_MAX_HEADER (decided as soon as len passes it
  * without a blank line); 413 Content-Length over HTTP_MAX_BODY; 501 Transfer-Encoding;
  * 505 HTTP major version other than 1. keep_alive: HTTP/1.1 unless "Connection: close";
- * HTTP/1.0 never. Never reads past len. */
+ * HTTP/1.0 only with "Connection: keep-alive" (and no "close"). Never reads past len. */
 int  http_frame(const char *data, size_t len, http_request *req);
 
 /* Choose the route for a framed request: sets req->route and req->arg, or an error
  * status: 404 unknown path, 405 known path with a method it does not take, 400 bad
  * query (/big bytes not in 0..HTTP_MAX_BIG, /sleep ms not in 0..HTTP_MAX_SLEEP_MS).
- * Returns req->status (0 when routed). GET routes also take HEAD. */
+ * Returns req->status (0 when routed). GET routes also take HEAD. On any route the query
+ * "close=1" clears keep_alive: the answer ends its connection as "Connection: close"
+ * would, for a browser's fetch(), which cannot send that header (the lab, /lab). */
 int  http_route_request(http_request *req);
 
 /* Response building: each appends to out and returns 0, or -1 when out is full. */

@@ -3,7 +3,7 @@
 #
 #   build     (the default) mingw-w64 and Wine: all that `make` and `make run` need
 #   test      what every suite and `make bench` use beside those: a host C compiler, wrk,
-#             chromium, clang with libFuzzer, curl, python3
+#             chromium, clang with libFuzzer, curl, python3, cmake, ab (apache2-utils), wget
 #   TOOL...   only these (the Makefile asks for what a suite runs: tools/deps.sh chromium;
 #             tools/wine10.sh for debootstrap)
 #
@@ -23,7 +23,8 @@ check() {
         cc)        have cc || need+=(gcc libc6-dev) ;;
         clang)     have clang || need+=(clang) ;;
         libfuzzer) libfuzzer || need+=(libclang-rt-14-dev) ;;
-        wrk | chromium | curl | python3 | cmake | debootstrap) have "$1" || need+=("$1") ;;
+        ab)        have ab || need+=(apache2-utils) ;;
+        wrk | chromium | curl | wget | python3 | cmake | debootstrap) have "$1" || need+=("$1") ;;
         *)         echo "tools/deps.sh: no tool '$1'" >&2; exit 2 ;;
     esac
 }
@@ -32,7 +33,7 @@ check() {
 for what in "$@"; do
     case $what in
         build) check mingw; check wine ;;
-        test)  for t in mingw wine cc wrk chromium clang libfuzzer curl python3 cmake; do check "$t"; done ;;
+        test)  for t in mingw wine cc wrk chromium clang libfuzzer curl python3 cmake ab wget; do check "$t"; done ;;
         *)     check "$what" ;;
     esac
 done

@@ -4,17 +4,31 @@
 # For each stage whose build/STAGE/server.exe exists: start it under Wine, let headless
 # Chromium load http://127.0.0.1:PORT/ and dump the DOM (it preconnects a second
 # connection, may ask for /favicon.ico, keeps the connection alive), check the DOM names
-# the stage. Then the lab (common/app.c's /lab page, /lab?run=lab, driven by tests/browser/lab.py
-# in real time): the page times one /sleep?ms=1000 alone and four at once, and downloads
-# 64 MiB, and the lines it writes are checked: the four one after another (total >= 3.9 s:
-# four 1 s handlers in turn; or stalled) where tests/scenario/expect.map says
-# sleep-parallel-4 stalls, side by side (total < 3 s) where it serves. Then the ledger check (the
-# server is back to only the probe's connection, nothing pending) and the log for a Wine
-# crash report. Lines:
+# the stage. Then the lab (common/app.c's /lab page, /lab?run=lab, driven in real time by
+# tests/browser/lab.py): it draws four /sleep?ms=1000 at once as a timeline, an idle
+# connection kept open while a second one asks, and the ledger's charts around a 64 MiB
+# download. lab.py reads back what the page drew (the SVG's bars, axis ticks, chart lines,
+# the connections' table) and judges it as a reader would, against
+# tests/scenario/expect.map's rows for the stage:
+#   lab-sleep-timeline   sleep-parallel-4: stall -> the four handler bars form a staircase,
+#                        serve -> side by side, all ending by 2.5 s (the scenario's bound)
+#   lab-held-timeline    idle-blocks-others: stall -> B's bar ends after the red line (A's
+#                        connection ends), serve -> before it
+#   lab-charts           the three charts are drawn, and move (a second look, up to 10 s later)
+#   lab-download-chart   big-unread-blocks-others (a blocking send holds the one thread):
+#                        serve -> send.pending is 1 in the download's band, never more;
+#                        stall -> never above 0, and the page counted no answer of /stats
+#                        while the server was sending; buffer_bytes under 1 MiB either way
+#   lab-connections      /stats lists "conns" -> the page draws them as a table; otherwise
+#                        it says "this stage does not list its connections"
+# A screenshot of the whole lab goes to build/tests/browser-STAGE-lab.png, what it drew to
+# build/tests/browser-STAGE-lab.json, its findings to build/tests/browser-STAGE.lab. Then
+# the ledger check (the server is back to only the probe's connection, nothing pending)
+# and the log for a Wine crash report. Lines:
 #   PASS browser/01-blocking
-#   browser/01-blocking: page in 0.6 s over 2 connections     (information)
-#   PASS browser/03-recv-send/lab-sleep (single=1017 total=4016 ...: one handler at a time)
-#   PASS browser/03-recv-send/lab-big
+#   PASS browser/01-blocking/lab (finished in 24 s)
+#   PASS browser/01-blocking/lab-sleep-timeline (handler bars at 157-1157, 1204-2204, ...: a staircase)
+#   browser/01-blocking: page in 0.6 s; page and lab over 14 connections     (information)
 #   PASS browser/01-blocking/ledger
 #   PASS browser/01-blocking/no-crash-report
 set -euo pipefail
@@ -22,20 +36,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../lib.sh
 . "$here/../lib.sh"
 require_scenarios
-CHROMIUM=${CHROMIUM:-chromium}
+# shellcheck source=chromium.sh
+. "$here/chromium.sh"
 LOAD_S=${LOAD_S:-60}    # Chromium's whole run, at most
-LAB_S=${LAB_S:-45}      # the lab's whole run, at most (01's stalled sleeps give up after 12 s)
+LAB_S=${LAB_S:-60}      # the lab's whole run, at most (about 25 s; a request gives up after 12 s)
 LOG_PREFIX=browser-     # server logs: build/tests/browser-STAGE.log
-profile=$(mktemp -d)
-trap 'suite_aborted $?; server_stop; wine_stop; rm -rf "$profile"' EXIT
-
-# chromium_flags: headless, quiet, a fresh profile each time.
-chromium_flags() {
-    rm -rf "$profile" && mkdir -p "$profile"
-    flags=(--headless --no-sandbox --disable-gpu --disable-quic --no-first-run
-           --disable-background-networking --disable-component-update --disable-sync
-           --user-data-dir="$profile")
-}
+trap 'suite_aborted $?; server_stop; wine_stop; chromium_cleanup' EXIT
 
 # browse URL DOM_FILE: Chromium dumps the loaded page's DOM.
 browse() {
@@ -43,43 +49,36 @@ browse() {
     timeout -k 5 "$LOAD_S" "$CHROMIUM" "${flags[@]}" --dump-dom "$1" >"$2" 2>"$2.stderr"
 }
 
-# lab_expect STAGE: "serial" where expect.map's sleep-parallel-4 row says stall, else "parallel".
-lab_expect() {
-    expectations "$here/../scenario/expect.map" "$1" |
-        awk '$1 == "sleep-parallel-4" { print ($2 == "stall" ? "serial" : "parallel") }'
+# expect STAGE ROW: the stage's column of tests/scenario/expect.map for ROW (serve, stall).
+expect() {
+    expectations "$here/../scenario/expect.map" "$1" | awk -v row="$2" '$1 == row { print $2 }'
 }
 
-# lab STAGE: run the page's lab, check the timings it wrote into the page.
+# lab STAGE: run the page's lab in real time, then judge what it drew.
 lab() {
-    local stage=$1 name="browser/$1" out rc=0 line total want verdict=""
+    local stage=$1 name="browser/$1" out rc=0 start sleep lists
+    local shot=$build/tests/browser-$stage-lab.png drawing=$build/tests/browser-$stage-lab.json
+    rm -f "$shot" "$drawing"
     chromium_flags
-    out=$(timeout -k 5 $((LAB_S + 30)) python3 "$here/lab.py" "$LAB_S" \
-          "http://127.0.0.1:$SERVER_PORT/lab?run=lab" "$CHROMIUM" "${flags[@]}") || rc=$?
+    start=$SECONDS
+    out=$(timeout -k 5 $((LAB_S + 30)) python3 "$here/lab.py" findings \
+          "http://127.0.0.1:$SERVER_PORT/lab?run=lab" --seconds "$LAB_S" \
+          --screenshot "$shot" --drawing "$drawing" -- "$CHROMIUM" "${flags[@]}") || rc=$?
     echo "$out" >"$build/tests/browser-$stage.lab"
-    want=$(lab_expect "$stage")
-    line=$(grep -m1 '^sleep: ' <<<"$out" || true)
-    total=$(sed -n 's/.* total=\([0-9]*\).*/\1/p' <<<"$line")
-    if [ $rc -ne 0 ] || [ -z "$line" ]; then
-        fail "$name/lab-sleep" "the lab did not finish in $LAB_S s (exit $rc): $(tail -n 1 <<<"$out")"
-    # Judged against the handler's own 1000 ms, not the page's single request, which a busy
-    # machine slows (2089 ms once): four handlers one at a time cannot end before 4 s (100 ms
-    # for the clocks), four side by side end well before 3 s even then.
-    elif [ "$want" = serial ] && { [[ $line == "sleep: stalled"* ]] ||
-                                   { [ -n "$total" ] && [ "$total" -ge 3900 ]; }; }; then
-        verdict=serial
-    elif [ "$want" = parallel ] && [ -n "$total" ] && [ "$total" -lt 3000 ]; then
-        verdict=parallel
-    else
-        fail "$name/lab-sleep" "expected $want (expect.map, sleep-parallel-4), the page says: ${line#sleep: }"
+    if [ $rc -ne 0 ] || [ ! -f "$drawing" ]; then
+        fail "$name/lab" "the lab did not finish in $LAB_S s (exit $rc): $(tail -n 1 <<<"$out")"
+        return
     fi
-    [ -z "$verdict" ] || pass "$name/lab-sleep (${line#sleep: })"
-    line=$(grep -m1 '^big: ' <<<"$out" || true)
-    if [[ $line == "big: 67108864 bytes in "* ]]; then
-        pass "$name/lab-big"
-        echo "    ${line#big: }"
-    else
-        fail "$name/lab-big" "the page's 64 MiB download: ${line:-no line} (see $build/tests/browser-$stage.lab)"
-    fi
+    pass "$name/lab (finished in $((SECONDS - start)) s)"
+    sed 's/^/    /' <<<"$out" | grep -v '^    lab done$'
+    sleep=parallel
+    [ "$(expect "$stage" sleep-parallel-4)" = stall ] && sleep=serial
+    # does this stage's /stats list its connections? (the page must say what it shows)
+    lists=$(python3 "$here/lab.py" lists "http://127.0.0.1:$SERVER_PORT/stats") || lists="?"
+    python3 "$here/lab.py" check "$drawing" --sleep "$sleep" \
+        --held "$(expect "$stage" idle-blocks-others)" \
+        --sends "$(expect "$stage" big-unread-blocks-others)" --lists "$lists" "$name" ||
+        failures=$((failures + 1))
 }
 
 run_stage() {
@@ -131,8 +130,7 @@ run_stage() {
 }
 
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 01-blocking 02-recv-only)" >&2; exit 2; }
-command -v "$CHROMIUM" >/dev/null || { echo "$CHROMIUM not found (apt-get install chromium)" >&2; exit 2; }
-command -v python3 >/dev/null || { echo "python3 not found (apt-get install python3)" >&2; exit 2; }
+chromium_check
 wine_ready
 for stage in "$@"; do
     run_stage "$stage"

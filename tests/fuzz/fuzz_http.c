@@ -25,6 +25,19 @@ static void account(long long delta)
 /* A char array field must hold a C string that fits it. */
 #define TERMINATED(field) (memchr((field), '\0', sizeof (field)) != NULL)
 
+/* Does data[0..len) hold word, whatever the case of its letters? */
+static int holds_nocase(const char *data, size_t len, const char *word)
+{
+    size_t i, j, n = strlen(word);
+    for (i = 0; i + n <= len; i++) {
+        for (j = 0; j < n && (data[i + j] | 0x20) == word[j]; j++)
+            ;
+        if (j == n)
+            return 1;
+    }
+    return 0;
+}
+
 static void check_ready(const http_request *req, const char *data, size_t len)
 {
     REQUIRE(req->status == 0 && req->error == NULL);
@@ -36,7 +49,9 @@ static void check_ready(const http_request *req, const char *data, size_t len)
     REQUIRE(TERMINATED(req->method) && TERMINATED(req->path) && TERMINATED(req->query));
     REQUIRE(req->method[0] != '\0' && req->path[0] == '/');
     REQUIRE(req->minor_version >= 0 && req->minor_version <= 9);
-    REQUIRE(req->keep_alive == 0 || req->minor_version >= 1);
+    /* HTTP/1.0 is kept alive only when its header block asks (Connection: keep-alive). */
+    REQUIRE(req->keep_alive == 0 || req->minor_version >= 1
+            || holds_nocase(data, req->header_len, "keep-alive"));
 }
 
 /* Answer a framed request the way app.c does, into a buffer small enough that large

@@ -7,7 +7,6 @@
 #   make win-client-test   (Linux) the same suite driven by the Windows build of the client,
 #                          run under Wine, against WIN_CLIENT_STAGES: it works as a Windows
 #                          program. Lines "PASS win-client/03-recv-send/keep-alive-100".
-#   make browser-test      tests/browser/run.sh: headless Chromium loads every stage's page
 # The scenario client is one portable C source over the test clients' library (tests/client,
 # tests/client/rules.mk): on Linux built natively with the host compiler and, for
 # win-client-test, with mingw-w64; under MSYS2 it is built with gcc as a Windows program,
@@ -44,7 +43,7 @@ WIN_CLIENT_STAGES ?= 03-recv-send 06-shutdown
 # The scripts find the servers and the client through these.
 SCENARIO_ENV = BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(SCENARIOS))
 
-.PHONY: scenario-test win-client-test browser-test
+.PHONY: scenario-test win-client-test
 scenario-test: servers $(SCENARIOS) | deps-python3
 	$(SCENARIO_ENV) bash $(SCENARIO_TOP)tests/scenario/run.sh $(STAGES)
 
@@ -56,6 +55,3 @@ win-client-test: servers $(WIN_CLIENT) | deps-python3
 	BUILD_DIR=$(abspath $(BUILD)) SCENARIOS=$(abspath $(WIN_CLIENT)) RESULT_PREFIX=win-client/ \
 	LOG_PREFIX=win-client- bash $(SCENARIO_TOP)tests/scenario/run.sh $(filter $(WIN_CLIENT_STAGES),$(STAGES))
 endif
-
-browser-test: servers $(SCENARIOS) | deps-chromium+python3
-	$(SCENARIO_ENV) bash $(SCENARIO_TOP)tests/browser/run.sh $(STAGES)

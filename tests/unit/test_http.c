@@ -67,35 +67,116 @@ static void keep_alive_defaults(void)
     CHECK_INT(http_frame(TEXT("GET / HTTP/1.0\r\n\r\n"), &req), HTTP_READY);
     CHECK_INT(req.minor_version, 0);
     CHECK_INT(req.keep_alive, 0);
-    /* HTTP/1.0 keep-alive is not offered: the 1.0 reply closes, whatever the client asks. */
-    CHECK_INT(http_frame(TEXT("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"), &req),
-              HTTP_READY);
+}
+
+/* A pipelined HTTP/1.0 keep-alive request frames like any other, and an error still closes. */
+static void keep_alive_http10_stream(void)
+{
+    static const char stream[] =
+        "GET /stats HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+        "HEAD / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n"
+        "GET /nope HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n";
+    size_t off = 0, len = sizeof stream - 1;
+    http_request req;
+    CHECK_INT(http_frame(stream, len, &req), HTTP_READY);
+    CHECK_INT(req.keep_alive, 1);
+    off += req.total_len;
+    CHECK_INT(http_frame(stream + off, len - off, &req), HTTP_READY);
+    CHECK_INT(req.keep_alive, 1);
+    CHECK_INT(req.head_only, 1);
+    off += req.total_len;
+    CHECK_INT(http_frame(stream + off, len - off, &req), HTTP_READY);
+    CHECK_INT(req.keep_alive, 1);
+    CHECK_INT(http_route_request(&req), 404);
+    CHECK_INT(req.keep_alive, 0);
+    CHECK_INT(off + req.total_len, len);
+    /* An HTTP/1.0 request the framing refuses is answered with close, asked keep-alive or not. */
+    CHECK(expect_error(TEXT("GET /x HTTP/1.0\r\nConnection: keep-alive\r\nContent-Length: x\r\n\r\n"),
+                       400, "bad Content-Length") == NULL);
+}
+
+/* ?close=1 on any route: the answer ends the connection (the lab's fetch() cannot send
+ * "Connection: close"). Only the exact value 1 counts; the route's own parameter still does. */
+static void close_query(void)
+{
+    static const struct {
+        const char *line;
+        int keep_alive;
+        size_t arg;
+    } cases[] = {
+        {"GET /stats?close=1", 0, 0},
+        {"GET /?close=1", 0, 0},
+        {"HEAD /lab?run=lab&close=1", 0, 0},
+        {"GET /sleep?ms=1000&n=2&close=1", 0, 1000},
+        {"GET /big?close=1&bytes=67108864", 0, HTTP_MAX_BIG},
+        {"GET /favicon.ico?close=1&close=0", 0, 0},   /* the first one counts */
+        {"GET /stats?close=0", 1, 0},
+        {"GET /stats?close=", 1, 0},
+        {"GET /stats?close", 1, 0},
+        {"GET /stats?close=2", 1, 0},
+        {"GET /stats?close=01", 0, 0},                 /* a number: 1 */
+        {"GET /stats?CLOSE=1", 1, 0},
+        {"GET /stats?xclose=1", 1, 0},
+    };
+    size_t i;
+    char text[200];
+    http_request req;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int n = snprintf(text, sizeof text, "%s HTTP/1.1\r\n\r\n", cases[i].line);
+        CHECK_MSG(http_frame(text, (size_t)n, &req) == HTTP_READY, cases[i].line);
+        CHECK_MSG(req.keep_alive == 1, cases[i].line);
+        CHECK_MSG(http_route_request(&req) == 0, cases[i].line);
+        CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].line);
+        CHECK_MSG(req.arg == cases[i].arg, cases[i].line);
+    }
+    /* Unrouted (404) stays an error that closes, close=1 or not. */
+    CHECK_INT(http_frame(TEXT("GET /nope?close=0 HTTP/1.1\r\n\r\n"), &req), HTTP_READY);
+    CHECK_INT(http_route_request(&req), 404);
     CHECK_INT(req.keep_alive, 0);
 }
 
+/* The Connection header decides, for HTTP/1.1 (persistent unless "close") and HTTP/1.0
+ * (closed unless "keep-alive", RFC 9112 9.3 and C.2.2: ApacheBench's -k sends "Connection:
+ * Keep-Alive", curl --http1.0 -H 'Connection: keep-alive' the same). Routing keeps it. */
 static void connection_tokens(void)
 {
     static const struct {
+        int minor;
         const char *header;
         int keep_alive;
     } cases[] = {
-        {"Connection: close", 0},
-        {"Connection: keep-alive, close", 0},
-        {"connection:CLOSE", 0},
-        {"Connection:  Upgrade ,\tclose  ", 0},
-        {"Connection: close,", 0},
-        {"Connection: keep-alive", 1},
-        {"Connection: closed", 1},
-        {"Connection: not-close", 1},
-        {"Connection:", 1},
-        {"X-Connection: close", 1},
+        {1, "Connection: close", 0},
+        {1, "Connection: keep-alive, close", 0},
+        {1, "connection:CLOSE", 0},
+        {1, "Connection:  Upgrade ,\tclose  ", 0},
+        {1, "Connection: close,", 0},
+        {1, "Connection: keep-alive", 1},
+        {1, "Connection: closed", 1},
+        {1, "Connection: not-close", 1},
+        {1, "Connection:", 1},
+        {1, "X-Connection: close", 1},
+        {0, "Connection: Keep-Alive", 1},             /* ab -k, as it sends it */
+        {0, "Connection: keep-alive", 1},
+        {0, "connection:KEEP-ALIVE", 1},
+        {0, "Connection: TE, keep-alive", 1},
+        {0, "Connection: keep-alive, close", 0},      /* close wins */
+        {0, "Connection: keep-alive\r\nConnection: close", 0},
+        {0, "Connection: close\r\nConnection: keep-alive", 0},
+        {0, "Connection: keep-alives", 0},
+        {0, "Keep-Alive: timeout=5", 0},              /* not a Connection option */
+        {0, "X-Connection: keep-alive", 0},
+        {0, "Host: x", 0},                            /* plain HTTP/1.0: close */
     };
     size_t i;
     for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char text[200];
         http_request req;
-        int n = snprintf(text, sizeof text, "GET / HTTP/1.1\r\n%s\r\n\r\n", cases[i].header);
+        int n = snprintf(text, sizeof text, "GET / HTTP/1.%d\r\n%s\r\n\r\n", cases[i].minor,
+                         cases[i].header);
         CHECK_MSG(http_frame(text, (size_t)n, &req) == HTTP_READY, cases[i].header);
+        CHECK_MSG(req.minor_version == cases[i].minor, cases[i].header);
+        CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
+        CHECK_MSG(http_route_request(&req) == 0, cases[i].header);
         CHECK_MSG(req.keep_alive == cases[i].keep_alive, cases[i].header);
     }
 }
@@ -668,6 +749,8 @@ int main(void)
     RUN(simple_get);
     RUN(head_request);
     RUN(keep_alive_defaults);
+    RUN(keep_alive_http10_stream);
+    RUN(close_query);
     RUN(connection_tokens);
     RUN(header_whitespace_and_case);
     RUN(query_split);
