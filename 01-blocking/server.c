@@ -28,9 +28,12 @@ static const stage_info STAGE = {
     "01-blocking",
     "a correct blocking server: framing, full sends, keep-alive, every call checked.",
     "one connection at a time: while one client keeps its connection open, nobody else is served.",
-    "01 serves one connection at a time, and this page keeps its connection open "
-    "(keep-alive) to refresh the ledger: the four sleeps go out on other connections, "
-    "which 01 does not read until that one closes. Expect <i>stalled</i>.",
+    "01 serves one connection at a time. A browser keeps its connections open (keep-alive), "
+    "so between experiments this page's own ledger holds 01; each experiment first ends that "
+    "connection and asks with <code>?close=1</code> (the answer ends its connection). The "
+    "four sleeps then come one after another (about 4 s), and \"An idle connection kept "
+    "open\" draws the limitation: B is answered only once A's connection ends. From a "
+    "terminal: <code>build/tests/scenarios -p PORT idle-blocks-others</code>.",
 };
 
 /*** connection ***/

@@ -30,11 +30,12 @@ static const stage_info STAGE = {
     "02-recv-only",
     "a completion port and one worker: every connection has a WSARecv in flight, read right.",
     "responses go out with a blocking send(): a client that does not read its large response stalls everyone.",
-    "02's one worker runs each handler and sends each answer with a blocking send(): "
-    "the four sleeps come one after another (about 4 s). A browser reads every byte "
-    "it asks for, so it "
-    "cannot show 02's own limitation, a client that never reads: run "
-    "<code>scenarios -p PORT big-unread-blocks-others</code>.",
+    "02's one worker runs each handler and sends each answer with a blocking send(): the "
+    "four sleeps come one after another (about 4 s), and during the download the ledger is "
+    "not answered while the server sends. An idle connection no longer holds anyone. 02's own "
+    "limitation, a client that does not read its answer, a browser cannot play (Chromium "
+    "reads and keeps even an answer the page never reads): run "
+    "<code>build/tests/scenarios -p PORT big-unread-blocks-others</code>.",
 };
 
 /*** connection ***/

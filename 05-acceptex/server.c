@@ -34,9 +34,10 @@ static const stage_info STAGE = {
     "a pool of AcceptEx requests on the port (no accept thread), and zero-byte reads: an idle "
     "connection holds no buffer.",
     "Ctrl+C ends it at once, with operations pending and nothing accounted.",
-    "05 holds no read buffer for an idle connection: buffer_bytes stays near 0 while "
-    "<code>scenarios -p PORT idle-1000</code> runs. Its limitation is Ctrl+C: press it "
-    "in the server's console and it dies with operations pending, unaccounted; a "
+    "05 holds no read buffer for an idle connection: while "
+    "<code>build/tests/scenarios -p PORT idle-1000</code> runs, recv.pending climbs to "
+    "1000 (a zero-byte read each) and buffer_bytes stays near 0. Its limitation is Ctrl+C: "
+    "press it in the server's console and it dies with operations pending, unaccounted; a "
     "browser cannot show that.",
 };
 

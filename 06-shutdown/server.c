@@ -35,7 +35,7 @@ static const stage_info STAGE = {
     "06-shutdown",
     "Ctrl+C drains to a zero ledger; nothing waits without bound; memory stays within --budget-mb.",
     "none of the earlier ones; it is a lesson to copy from, not a product.",
-    "06 ends gracefully: press Ctrl+C in the server's console; it prints the final ledger, all zero.",
+    "06 ends gracefully: Ctrl+C in its console prints the final ledger, all zero; the charts stop.",
 };
 
 /*** connection ***/
