@@ -65,6 +65,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do server_args+=("$1"); shift; done
 if [ "${1:-}" != -- ] || [ $# -lt 2 ]; then usage; fi
 shift
 client=$*
+client_path=$build/tests  # the scenario client, also for a mutated copy (built elsewhere)
 if [ -n "$mutation" ]; then
     make --no-print-directory -s -C "$top" break-it-build BREAKIT="$mutation" BUILD="$build" >/dev/null ||
         { say "mutation '$mutation' could not be built"; exit 2; }
@@ -86,7 +87,7 @@ url=http://127.0.0.1:$SERVER_PORT
 
 # The client.
 client_status=0
-(cd "$top" && URL=$url PORT=$SERVER_PORT PATH="$build/tests:$PATH" \
+(cd "$top" && URL=$url PORT=$SERVER_PORT PATH="$client_path:$PATH" \
     timeout -k 2 "$client_s" bash -c "$client") >"$out" 2>&1 </dev/null || client_status=$?
 [ "$client_status" -ne 124 ] || say "the client command did not end within $client_s s"
 
