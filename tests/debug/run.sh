@@ -25,4 +25,5 @@ check right ''
 check double-post 'already in flight'
 check double-done 'double completion'
 check after-free 'use after free'
+check state-back 'only moves forward'
 [ $failures -eq 0 ]
