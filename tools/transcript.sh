@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/transcript.sh - run a stage's server, drive it with a client, print the server's log.
 #
-#   tools/transcript.sh [--sigint] [--wait S] [--mutation NAME] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
+#   tools/transcript.sh [--sigint] [--wait S] [--mutation NAME [--debug]] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
 #
 #   tools/transcript.sh 02-recv-only -v -- 'curl -s -o /dev/null $URL/ -o /dev/null $URL/favicon.ico'
 #   tools/transcript.sh 03-recv-send -v -- 'scenarios -p $PORT reset-mid-response'
@@ -25,7 +25,9 @@
 # tests/breakit/mutations (one mistake put back, built without the debug guard by
 # `make break-it-build BREAKIT=NAME` into build/breakit/NAME-plain): a log of the mistake.
 # Its ledger may never return to zero, so it settles as --sigint does (no probe; the log
-# quiet for 0.5 s), then stops with SIGTERM.
+# quiet for 0.5 s), then stops with SIGTERM. With --debug too, the copy is built as `make
+# break-it` builds it: with the debug guard of common/opcheck.h when the mutation says `debug 1`
+# (`make break-it-build-debug`, into build/notes/breakit/NAME), so the log shows what catches it.
 #
 # NOTES.md quotes this output in ```text blocks marked with the command that made it;
 # tools/check-notes runs the command again and compares (see its header). STAGE may be
@@ -43,12 +45,13 @@ usage() {
 }
 say() { echo "transcript: $*" >&2; }
 
-sigint=0 wait_s=8 client_s=20 mutation=
+sigint=0 wait_s=8 client_s=20 mutation= debug=0
 while [ $# -gt 0 ]; do
     case $1 in
         --sigint) sigint=1; shift ;;
         --wait) [ $# -ge 2 ] || usage; wait_s=$2; shift 2 ;;
         --mutation) [ $# -ge 2 ] || usage; mutation=$2; shift 2 ;;
+        --debug) debug=1; shift ;;
         -h | --help) usage ;;
         *) break ;;
     esac
@@ -65,10 +68,17 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do server_args+=("$1"); shift; done
 if [ "${1:-}" != -- ] || [ $# -lt 2 ]; then usage; fi
 shift
 client=$*
-if [ -n "$mutation" ]; then
+client_path=$build/tests  # the scenario client, also for a mutated copy (built elsewhere)
+if [ -n "$mutation" ] && [ $debug -eq 1 ]; then
+    make --no-print-directory -s -C "$top" break-it-build-debug BREAKIT="$mutation" BUILD="$build" >/dev/null ||
+        { say "mutation '$mutation' could not be built"; exit 2; }
+    build=$build/notes/breakit/$mutation  # server_exe and server_log look here now
+elif [ -n "$mutation" ]; then
     make --no-print-directory -s -C "$top" break-it-build BREAKIT="$mutation" BUILD="$build" >/dev/null ||
         { say "mutation '$mutation' could not be built"; exit 2; }
     build=$build/breakit/$mutation-plain  # server_exe and server_log look here now
+else
+    [ $debug -eq 0 ] || usage
 fi
 [ -f "$(server_exe "$stage")" ] || { say "$(server_exe "$stage") is not built (make servers)"; exit 2; }
 
@@ -86,7 +96,7 @@ url=http://127.0.0.1:$SERVER_PORT
 
 # The client.
 client_status=0
-(cd "$top" && URL=$url PORT=$SERVER_PORT PATH="$build/tests:$PATH" \
+(cd "$top" && URL=$url PORT=$SERVER_PORT PATH="$client_path:$PATH" \
     timeout -k 2 "$client_s" bash -c "$client") >"$out" 2>&1 </dev/null || client_status=$?
 [ "$client_status" -ne 124 ] || say "the client command did not end within $client_s s"
 

@@ -10,11 +10,17 @@ BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(
                BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)" \
                BREAKIT_DEBUG_CFLAGS="$(DEBUG_CFLAGS)"
 
-.PHONY: break-it break-it-build
+.PHONY: break-it break-it-build break-it-build-debug
 # make break-it-build BREAKIT=NAME: only build NAME's copy, without the debug guard, into
 # build/breakit/NAME-plain (tools/transcript.sh --mutation NAME runs it under a client).
 break-it-build: | deps
 	@$(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only --no-debug $(BREAKIT)
+
+# make break-it-build-debug BREAKIT=NAME: the copy as make break-it builds it (with the debug
+# guard when the mutation says `debug 1`), apart, in build/notes/breakit/NAME
+# (tools/transcript.sh --mutation NAME --debug: the log of what make break-it sees).
+break-it-build-debug: | deps
+	@$(BREAKIT_ENV) BUILD_DIR=$(abspath $(BUILD))/notes python3 $(BREAKIT_TOP)tests/breakit/run.py --build-only $(BREAKIT)
 
 break-it: $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps deps-curl
 	@rc=0; $(BREAKIT_ENV) python3 $(BREAKIT_TOP)tests/breakit/run.py $(BREAKIT) || rc=1; \

@@ -10,6 +10,8 @@
 # Then the placeholders: a quoted line's `{a|b}`, `{N}` and `...` match what they say and
 # nothing else ("PASS notes-placeholders: ..."), and a transcript line whose alternatives
 # are changed to ones no run prints fails its block.
+# Last, a changed line of the first code excerpt (<!-- code: -->) and of the first break-it
+# edit (<!-- mutation: -->) fails each block ("PASS notes-selftest-code: ...").
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 notes=${1:-$top/NOTES.md}
@@ -100,3 +102,20 @@ grep -q "^FAIL notes/$alt_block: .*line $alt_line " "$tmp/alt" ||
     fail "line $alt_line with its alternatives changed did not fail block $alt_block: $(cat "$tmp/alt")"
 echo "PASS notes-selftest-alternatives: line $alt_line with {never|printed} for its alternatives fails its block ($alt_block)"
 
+
+# The code excerpts and the break-it edits: a changed line of the first of each fails its block.
+read -r code_block code_line mut_block mut_line < <(awk '
+    /^<!-- *code:/ && !c { cm = NR; next }
+    cm && NR == cm + 1 && /^```/ { cin = 1; next }
+    cin && /^```/ { cin = 0; cm = 0; next }
+    cin && !c && NF { c = cm " " NR }
+    /^<!-- *mutation:/ && !m { mm = NR; next }
+    mm && NR == mm + 1 && /^```diff/ { min = 1; next }
+    min && /^```/ { min = 0; mm = 0; next }
+    min && !m && /^[-+]/ { m = mm " " NR }
+    END { if (c && m) print c, m }' "$notes") || fail "no code excerpt or mutation block with a line to change in $notes"
+awk -v a="$code_line" -v b="$mut_line" 'NR == a || NR == b { $0 = $0 " /* stale */" } { print }' "$notes" >"$tmp/CODE.md"
+python3 "$top/tools/check-notes" --cached --only "$code_block,$mut_block" --notes "$tmp/CODE.md" >"$tmp/code" 2>/dev/null
+grep -q "^FAIL notes/$code_block: .*line $code_line " "$tmp/code" && grep -q "^FAIL notes/$mut_block: .*line $mut_line " "$tmp/code" ||
+    fail "changed lines $code_line (code at $code_block) and $mut_line (mutation at $mut_block) did not both fail: $(cat "$tmp/code")"
+echo "PASS notes-selftest-code: a changed code excerpt line ($code_line) and break-it edit line ($mut_line) fail their blocks"
