@@ -420,19 +420,19 @@ static struct {
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
  * connect and say nothing would hold the pool. AcceptEx can fail at once with
- * WSAECONNRESET (a client connected and reset before it was accepted): the socket is
- * still unused, so it is tried again. TRUE posted, FALSE not (no completion comes). */
+ * WSAECONNRESET (a client connected and reset before it was accepted): then it is tried
+ * again, with a fresh socket. TRUE posted, FALSE not (no completion comes). */
 static BOOL post_accept(accept_op *a)
 {
-    DWORD unused, err;
-    int tries = 0;
-    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-    if (a->sock == INVALID_SOCKET) {
-        log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-        return FALSE;
-    }
-    do {
+    DWORD unused, err = WSAECONNRESET;
+    int tries;
+    for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
+        a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                             WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+        if (a->sock == INVALID_SOCKET) {
+            log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
+            return FALSE;
+        }
         ZeroMemory(&a->op.ov, sizeof a->op.ov);
         op_posted(&a->op.check, OP_ACCEPT, 0, 0);
         if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
@@ -440,8 +440,8 @@ static BOOL post_accept(accept_op *a)
             || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
             return TRUE;
         op_post_failed(&a->op.check, err);
-    } while (err == WSAECONNRESET && ++tries < ACCEPT_TRIES);
-    closesocket(a->sock);
+        closesocket(a->sock);
+    }
     return FALSE;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tools/transcript.sh - run a stage's server, drive it with a client, print the server's log.
 #
-#   tools/transcript.sh [--sigint] [--wait S] [--mutation NAME [--debug]] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
+#   tools/transcript.sh [--sigint] [--wait S] [--mutation NAME [--debug] | --fault SPEC] STAGE [SERVER-ARGS...] -- 'CLIENT-COMMAND'
 #
 #   tools/transcript.sh 02-recv-only -v -- 'curl -s -o /dev/null $URL/ -o /dev/null $URL/favicon.ico'
 #   tools/transcript.sh 03-recv-send -v -- 'scenarios -p $PORT reset-mid-response'
@@ -28,6 +28,8 @@
 # quiet for 0.5 s), then stops with SIGTERM. With --debug too, the copy is built as `make
 # break-it` builds it: with the debug guard of common/opcheck.h when the mutation says `debug 1`
 # (`make break-it-build-debug`, into build/notes/breakit/NAME), so the log shows what catches it.
+# With --fault SPEC it runs the stage's debug build (make DEBUG=1) with IOCP_FAULT=SPEC: the
+# posts SPEC names fail as Windows fails them (common/fault.h).
 #
 # NOTES.md quotes this output in ```text blocks marked with the command that made it;
 # tools/check-notes runs the command again and compares (see its header). STAGE may be
@@ -45,13 +47,14 @@ usage() {
 }
 say() { echo "transcript: $*" >&2; }
 
-sigint=0 wait_s=8 client_s=20 mutation= debug=0
+sigint=0 wait_s=8 client_s=20 mutation= debug=0 fault=
 while [ $# -gt 0 ]; do
     case $1 in
         --sigint) sigint=1; shift ;;
         --wait) [ $# -ge 2 ] || usage; wait_s=$2; shift 2 ;;
         --mutation) [ $# -ge 2 ] || usage; mutation=$2; shift 2 ;;
         --debug) debug=1; shift ;;
+        --fault) [ $# -ge 2 ] || usage; fault=$2; shift 2 ;;
         -h | --help) usage ;;
         *) break ;;
     esac
@@ -77,6 +80,11 @@ elif [ -n "$mutation" ]; then
     make --no-print-directory -s -C "$top" break-it-build BREAKIT="$mutation" BUILD="$build" >/dev/null ||
         { say "mutation '$mutation' could not be built"; exit 2; }
     build=$build/breakit/$mutation-plain  # server_exe and server_log look here now
+elif [ -n "$fault" ]; then
+    make --no-print-directory -s -C "$top" DEBUG=1 servers >/dev/null ||
+        { say "the debug build failed"; exit 2; }
+    build=$top/build/debug  # server_exe and server_log look here now
+    export IOCP_FAULT=$fault
 else
     [ $debug -eq 0 ] || usage
 fi
