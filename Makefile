@@ -135,7 +135,7 @@ help:
 	@echo "make opcheck-test the debug guard stops a program on each mistake it is for"
 	@echo "make break-it [BREAKIT=NAME]    each lesson's mistake put back in a copy of its stage: caught?"
 	@echo "                  NAME is one of (tests/breakit/mutations):"
-	@sed -n 's/^\[\(.*\)\]$$/\1/p' tests/breakit/mutations | paste -sd' ' | fold -s -w 70 | sed 's/^/                    /'
+	@awk '/^\[/ { gsub(/[][]/, ""); n = $$0 } /^stage / { printf "                    %-28s %s\n", n, $$2 }' tests/breakit/mutations
 	@echo "make lab [STAGE=01] [PORT=8080]  the lab of the stage running on PORT, headless: what it finds"
 	@echo "make lab-picture  docs/lab-03-vs-04.png (README): 03's and 04's four /sleep at once, a real run"
 	@echo "make unit-test | fuzz-test | scenario-test | browser-test | clients-test | fault-test   one suite"

@@ -28,7 +28,7 @@
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
-#define LINGER_MS    5000         /* ...and wait at most this long for the peer's FIN */
+#define LINGER_MS    30000        /* ...and this long for its FIN: the client may still be reading */
 #define CANCEL_MS    3000         /* the shutdown's cancel: Windows ends a closing console at 5 s */
 
 static const stage_info STAGE = {

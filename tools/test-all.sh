@@ -52,7 +52,7 @@ for entry in "${suites[@]}"; do
     # shellcheck disable=SC2086   # args is a list of make arguments
     make --no-print-directory -s $args 2>&1 | tee "$log"
     status=${PIPESTATUS[0]}
-    p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log")
+    p=$(grep -c -E '^(PASS|CAUGHT) ' "$log"); f=$(grep -c '^FAIL ' "$log")
     if [ "$status" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "FAIL $name: exited $status without a FAIL line"; f=1
     fi

@@ -14,10 +14,15 @@ common/fault.h), and run the check that must catch it
 against the copy, with BUILD_DIR=build/breakit/NAME (the check's server log is there, in
 tests/). One line per mutation:
 
-    PASS breakit/NAME: MISTAKE -- caught by WHAT
-    FAIL breakit/NAME: MISTAKE -- not caught: ...
-    FAIL breakit/NAME: MISTAKE -- caught, but the unchanged stage fails the same check...
-    FAIL breakit/NAME: the anchor `...` is not in STAGE/server.c ...
+    CAUGHT breakit/NAME (STAGE): MISTAKE
+        you see: SYMPTOM                      (the mutation's `symptom`: what a reader sees)
+        caught by: WHAT                       (what the check printed)
+    FAIL breakit/NAME (STAGE): not caught: ...
+        mistake: MISTAKE
+    FAIL breakit/NAME (STAGE): caught, but the unchanged stage fails the same check...
+    FAIL breakit/NAME (STAGE): the anchor `...` is not in STAGE/server.c ...
+CAUGHT is the good outcome (tools/test-all.sh counts it as passed): the mistake did not get
+through. An unknown NAME lists the mutations, each with its stage.
 
 --build-only builds the copies and runs nothing (tools/transcript.sh --mutation NAME runs
 one under a client, to show the mistake in a log); --no-debug builds without -DIOCP_DEBUG
@@ -71,12 +76,12 @@ def parse(path):
                 if not cur["pairs"] or cur["pairs"][-1][1] is not None:
                     sys.exit(f"{path}:{n}: 'with' without a 'replace' before it")
                 cur["pairs"][-1][1] = value
-            elif key in ("stage", "mistake", "lesson", "debug", "check", "expect", "x86"):
+            elif key in ("stage", "mistake", "symptom", "lesson", "debug", "check", "expect", "x86"):
                 cur[key] = value
             else:
                 sys.exit(f"{path}:{n}: unknown key '{key}'")
     for m in muts:
-        for k in ("stage", "mistake", "check"):
+        for k in ("stage", "mistake", "symptom", "check"):
             if k not in m:
                 sys.exit(f"{path}:{m['line']}: [{m['name']}] has no '{k}'")
         if not m["pairs"] or any(w is None for _, w in m["pairs"]):
@@ -160,18 +165,23 @@ def main():
     controls = {}  # (stage, check, debug) -> None (the real stage passes) or what failed
     unknown = wanted - {m["name"] for m in muts}
     if unknown:
-        sys.exit(f"no mutation named {', '.join(sorted(unknown))} in {MUTATIONS}")
+        sys.exit(f"no mutation named {', '.join(sorted(unknown))} in {MUTATIONS}; the mutations:\n"
+                 + "\n".join(f"  {m['name']:<28} {m['stage']}" for m in muts))
     failed = 0
     for m in muts:
         if wanted and m["name"] not in wanted:
             continue
         name, stage = m["name"], m["stage"]
-        tag = f"breakit/{name}: {m['mistake']}"
+        tag = f"breakit/{name} ({stage})"
 
         def fail(why):
             nonlocal failed
             failed += 1
-            print(f"FAIL {tag} -- {why}", flush=True)
+            print(f"FAIL {tag}: {why}\n    mistake: {m['mistake']}", flush=True)
+
+        def caught(what):
+            print(f"CAUGHT {tag}: {m['mistake']}\n    you see: {m['symptom']}\n"
+                  f"    caught by: {what}", flush=True)
 
         original_path = os.path.join(TOP, stage, "server.c")
         if not os.path.isfile(original_path):
@@ -227,7 +237,7 @@ def main():
                     fail(f"caught by {what}, but the 32-bit build refuses it too: {one_line(err32, 120)}")
                     continue
                 what += "; the 32-bit build (make check-x86) compiles it"
-            print(f"PASS {tag} -- caught by {what}", flush=True)
+            caught(what)
             continue
         if not ok:
             fail(f"the mutated copy does not compile (fix the mutation): {one_line(err, 160)}")
@@ -243,7 +253,7 @@ def main():
         if control:
             fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
             continue
-        print(f"PASS {tag} -- caught by {what}", flush=True)
+        caught(what)
     return 1 if failed else 0
 
 

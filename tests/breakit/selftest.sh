@@ -13,7 +13,7 @@ awk '/^\[/ { n++ } n == 1 && /^replace / && !done { $0 = "replace no stage has t
 name=$(sed -n 's/^\[\(.*\)\]$/\1/p' "$tmp/mutations" | head -n 1)
 out=$(BREAKIT_MUTATIONS=$tmp/mutations python3 "$here/run.py" "$name" 2>&1)
 rc=$?
-if [ $rc -ne 0 ] && grep -q "^FAIL breakit/$name: .*the anchor \`no stage has this line;\` is in .* 0 times" <<<"$out"; then
+if [ $rc -ne 0 ] && grep -q "^FAIL breakit/$name (.*): .*the anchor \`no stage has this line;\` is in .* 0 times" <<<"$out"; then
     echo "PASS breakit-selftest: a mutation whose anchor is gone is a FAIL naming the anchor (exit $rc)"
 else
     echo "FAIL breakit-selftest: a missing anchor gave exit $rc and: $(head -c 300 <<<"$out")"

@@ -49,6 +49,21 @@ want_accepted() {
     if [ "$lo" = "$hi" ]; then echo $((accepted + lo)); else echo "$((accepted + lo))..$((accepted + hi))"; fi
 }
 
+# wine_stuck_send NAME: after a scenario that resets its connection, the ledger check failed
+# by exactly that connection, its send still pending, nothing else. Under Wine a reset can
+# reach the server's read as a FIN and leave the send to that client pending for good
+# (NOTES.md, Appendix B: observed under Wine only; on Windows the send fails with the reset,
+# and 06's send deadline aborts it). Tolerated under Wine only, and said on its own line.
+wine_stuck_send() {
+    local live send recv
+    case $1 in reset-*) ;; *) return 1 ;; esac
+    [ "${OS:-}" != Windows_NT ] || return 1
+    live=$(grep -o '"live_connections":[0-9]*' <<<"$LEDGER_OUT" | cut -d: -f2)
+    send=$(sed -n 's/.*"send":{[^}]*"pending":\([0-9]*\)}.*/\1/p' <<<"$LEDGER_OUT")
+    recv=$(sed -n 's/.*"recv":{[^}]*"pending":\([0-9]*\)}.*/\1/p' <<<"$LEDGER_OUT")
+    [ "$live" = 2 ] && [ "$send" = 1 ] && [ "$recv" = 0 ]
+}
+
 # (Re)start the stage's server and take the ledger's starting point.
 start_server() {
     server_start "$1" || return 1
@@ -60,7 +75,7 @@ start_server() {
 # line for LABEL (the name, or name#i for a repeated one).
 run_scenario() {
     local stage=$1 name=$2 expect=$3 label=$4 out rc=0 detail reason='' want
-    out=$(scenarios -p "$SERVER_PORT" "$name") || rc=$?
+    out=$(SCENARIO_EXPECT=$expect scenarios -p "$SERVER_PORT" "$name") || rc=$?
     detail=$(detail_of "$out")
     case $expect/$rc in
         serve/0 | stall/3) ;;
@@ -78,6 +93,10 @@ run_scenario() {
     else
         if ledger_check "$want"; then
             accepted=$LEDGER_ACCEPTED
+        elif wine_stuck_send "$name"; then
+            echo "    WINE $stage/$label: the reset client's send never completed (a Wine race, NOTES.md Appendix B); a fresh server"
+            server_stop
+            start_server "$stage" || true
         else
             # leaked or hung: a fresh server, so the next scenario starts clean
             reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT") (server restarted)"
