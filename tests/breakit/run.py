@@ -179,7 +179,7 @@ def main():
             failed += 1
             print(f"FAIL {tag}: {why}\n    mistake: {m['mistake']}", flush=True)
 
-        def caught(what):
+        def report_caught(what):
             print(f"CAUGHT {tag}: {m['mistake']}\n    you see: {m['symptom']}\n"
                   f"    caught by: {what}", flush=True)
 
@@ -237,7 +237,7 @@ def main():
                     fail(f"caught by {what}, but the 32-bit build refuses it too: {one_line(err32, 120)}")
                     continue
                 what += "; the 32-bit build (make check-x86) compiles it"
-            caught(what)
+            report_caught(what)
             continue
         if not ok:
             fail(f"the mutated copy does not compile (fix the mutation): {one_line(err, 160)}")
@@ -253,7 +253,7 @@ def main():
         if control:
             fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
             continue
-        caught(what)
+        report_caught(what)
     return 1 if failed else 0
 
 
