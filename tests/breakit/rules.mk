@@ -3,8 +3,9 @@
 #
 # Included by the top-level Makefile, which sets BUILD, CC, CC32, CFLAGS, COMMON, LDLIBS.
 # tests/breakit/run.py builds each copy with those flags, so a copy is built as its stage is.
-# Then (with no BREAKIT=NAME) the selftests of the harness itself: a mutation whose anchor is gone is a FAIL
-# (tests/breakit/selftest.sh), a suite that stops before its end is a FAIL (tests/lib-selftest.sh).
+# Then, with no BREAKIT=NAME, the selftests of the harness itself: a mutation whose anchor is
+# gone is a FAIL (tests/breakit/selftest.sh), a suite that stops before its end is a FAIL
+# (tests/lib-selftest.sh).
 BREAKIT_TOP := $(patsubst %tests/breakit/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 BREAKIT_ENV  = BUILD_DIR=$(abspath $(BUILD)) BREAKIT_CC="$(CC)" BREAKIT_CC32="$(CC32)" \
                BREAKIT_CFLAGS="$(CFLAGS)" BREAKIT_COMMON="$(COMMON)" BREAKIT_LDLIBS="$(LDLIBS)" \

@@ -11,7 +11,8 @@
 # nothing else ("PASS notes-placeholders: ..."), and a transcript line whose alternatives
 # are changed to ones no run prints fails its block.
 # Last, a changed line of the first code excerpt (<!-- code: -->) and of the first break-it
-# edit (<!-- mutation: -->) fails each block ("PASS notes-selftest-code: ...").
+# edit (<!-- mutation: -->) fails each block ("PASS notes-selftest-code: ..."), and so does a
+# changed `**You see:**` line below a mutation ("PASS notes-selftest-symptom: ...").
 set -uo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 notes=${1:-$top/NOTES.md}
@@ -119,3 +120,13 @@ python3 "$top/tools/check-notes" --cached --only "$code_block,$mut_block" --note
 grep -q "^FAIL notes/$code_block: .*line $code_line " "$tmp/code" && grep -q "^FAIL notes/$mut_block: .*line $mut_line " "$tmp/code" ||
     fail "changed lines $code_line (code at $code_block) and $mut_line (mutation at $mut_block) did not both fail: $(cat "$tmp/code")"
 echo "PASS notes-selftest-code: a changed code excerpt line ($code_line) and break-it edit line ($mut_line) fail their blocks"
+
+# A mutation's symptom: the first `**You see:**` line changed fails its mutation's block.
+read -r see_block see_line < <(awk '
+    /^<!-- *mutation:/ { mm = NR; next }
+    /^\*\*You see:\*\*/ && mm { print mm, NR; exit }' "$notes") || fail "no **You see:** line after a mutation block in $notes"
+awk -v a="$see_line" 'NR == a { sub(/\*\*You see:\*\* /, "**You see:** nothing at all, ") } { print }' "$notes" >"$tmp/SEE.md"
+python3 "$top/tools/check-notes" --cached --only "$see_block" --notes "$tmp/SEE.md" >"$tmp/see" 2>/dev/null
+grep -q "^FAIL notes/$see_block: mutation .*You see" "$tmp/see" ||
+    fail "a changed **You see:** line ($see_line) did not fail its mutation's block $see_block: $(cat "$tmp/see")"
+echo "PASS notes-selftest-symptom: a changed **You see:** line ($see_line) fails its mutation's block ($see_block)"

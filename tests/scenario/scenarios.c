@@ -1496,10 +1496,10 @@ static void close_late_input(const void *arg)
  * server's lingering close must not wait for that FIN without bound: 01 (one connection at
  * a time) gives up after its LINGER_MS (5 s) and serves the next client; 06's sweep closes
  * it within its LINGER_MS (30 s: a slow reader may still be reading) and a sweep. Seen from
- * B, a second client asking /stats on one keep-alive connection: B is answered, and live_connections comes down to B's own
- * (the server freed A) within the window of A's answer: PASS. B answered but A still held
- * after the window: STALL (02-05: no timer, their lingering close is bounded in bytes only).
- * B not answered within the window: FAIL. */
+ * B, a second client asking /stats on one keep-alive connection: B is answered, and
+ * live_connections comes down to B's own (the server freed A) within the window of A's
+ * answer: PASS. B answered but A still held after the window: STALL (02-05: no timer, their
+ * lingering close is bounded in bytes only). B not answered within the window: FAIL. */
 static void close_no_fin(const void *arg)
 {
     /* 06: LINGER_MS 30 s + a sweep 2.5 s + slack. Where the suite expects a stall (no timer:
