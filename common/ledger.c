@@ -173,6 +173,9 @@ int ledger_json(char *dst, size_t size, const char *stage)
 int ledger_report(const char *stage)
 {
     char json[4096];
+    AcquireSRWLockExclusive(&conns_lock);
+    conns_listed = 0;  /* the last sweep's list is from before the shutdown: left out */
+    ReleaseSRWLockExclusive(&conns_lock);
     ledger_json(json, sizeof json, stage);
     printf("final ledger: %s\n", json);
     fflush(stdout);

@@ -61,7 +61,8 @@ void ledger_conns_done(void);
 /* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it does not fit. */
 int  ledger_json(char *dst, size_t size, const char *stage);
 /* At exit: print "final ledger: {json}" on stdout; 0 when nothing is left (no live
- * connection, no pending operation, no buffer byte), 1 otherwise: an exit status. */
+ * connection, no pending operation, no buffer byte), 1 otherwise: an exit status. The
+ * counters only: "conns", the last sweep's list, would show connections already freed. */
 int  ledger_report(const char *stage);
 
 #endif
