@@ -8,7 +8,7 @@
 #  - server_wait_exit: wait (bounded) for the server to end by itself, and time it;
 #  - clients in the background (bg, end_bg), waits for a line or a request count;
 #  - Ctrl+C and the final ledger of 06 (ctrl_c_and_wait, after_exit, ledger_detail);
-#  - small things: now_ms, established_to, stats_num, wrk_field.
+#  - small things: now_ms, established_to, stats_num, stats_op (a /stats line), wrk_field.
 
 # --- the heap check --------------------------------------------------------------------
 #

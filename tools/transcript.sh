@@ -126,14 +126,12 @@ if [ $sigint -eq 1 ] || [ -n "$mutation" ]; then  # a mutated copy's ledger may 
     done
     [ $settled -eq 1 ] || say "the log was still growing after $wait_s s"
 else
-    num() { grep -o "\"$1\":[0-9]*" <<<"$2" | head -n 1 | cut -d: -f2; }
-    pending_of() { sed -n "s/.*\"$1\":{[^}]*\"pending\":\([0-9]*\)}.*/\1/p" <<<"$2"; }
     stats=
     while server_alive && [ $SECONDS -lt $deadline ]; do
-        if stats=$(curl -s -m 3 -H 'Connection: close' "$url/stats") && [ -n "$(num accepted "$stats")" ]; then
-            probes+=("$(num accepted "$stats")")
-            live=$(num live_connections "$stats")
-            pending=$(($(pending_of recv "$stats") + $(pending_of send "$stats")))
+        if stats=$(curl -s -m 3 -H 'Connection: close' "$url/stats") && [ -n "$(stats_num "$stats" accepted)" ]; then
+            probes+=("$(stats_num "$stats" accepted)")
+            live=$(stats_num "$stats" live_connections)
+            pending=$(($(stats_op "$stats" recv pending) + $(stats_op "$stats" send pending)))
             if [ "$live" -le 1 ] && [ "$pending" -le 1 ]; then settled=1; break; fi
         fi
         sleep 0.1

@@ -55,13 +55,11 @@ want_accepted() {
 # (NOTES.md, Appendix B: observed under Wine only; on Windows the send fails with the reset,
 # and 06's send deadline aborts it). Tolerated under Wine only, and said on its own line.
 wine_stuck_send() {
-    local live send recv
     case $1 in reset-*) ;; *) return 1 ;; esac
     [ "${OS:-}" != Windows_NT ] || return 1
-    live=$(grep -o '"live_connections":[0-9]*' <<<"$LEDGER_OUT" | cut -d: -f2)
-    send=$(sed -n 's/.*"send":{[^}]*"pending":\([0-9]*\)}.*/\1/p' <<<"$LEDGER_OUT")
-    recv=$(sed -n 's/.*"recv":{[^}]*"pending":\([0-9]*\)}.*/\1/p' <<<"$LEDGER_OUT")
-    [ "$live" = 2 ] && [ "$send" = 1 ] && [ "$recv" = 0 ]
+    [ "$(stats_num "$LEDGER_OUT" live_connections)" = 2 ] &&
+        [ "$(stats_op "$LEDGER_OUT" send pending)" = 1 ] &&
+        [ "$(stats_op "$LEDGER_OUT" recv pending)" = 0 ]
 }
 
 # (Re)start the stage's server and take the ledger's starting point.
