@@ -62,6 +62,7 @@
 # HEAP_CHECK=1, a heap warning). A check that fails prints its FAIL line and the suite goes
 # on: every variable a result line reads is set first (set -u would end the suite). A stage's limitation (05-acceptex: "dies") passes as
 #   PASS 05-acceptex/ctrl-c-under-load (expected: dies without a final ledger)
+# (under Wine, if its program ended but Wine kept its process, a "WINE" line first: check_dies).
 #
 # How Ctrl+C is sent: as a user presses it. Every server runs on a terminal of its own
 # (tests/lib.sh's server_start: tests/console.py), and server_ctrl_c types Ctrl+C there: the
@@ -104,16 +105,26 @@ start() {
     server_start "$stage" "$@"
 }
 
-# dies: the 05 limitation after a Ctrl+C: it ends, and prints no final ledger.
+# dies: the 05 limitation after a Ctrl+C: it ends, and prints no final ledger. Under Wine
+# the program can end and its process stay (wine_left_behind): said on a WINE line.
 check_dies() {
-    local test=$1 detail=$2
-    if ! ctrl_c_and_wait 5000; then
+    local test=$1 detail=$2 ended
+    server_ctrl_c
+    if server_wait_exit 17000; then
+        ended="ended $SERVER_EXIT_MS ms after Ctrl+C, exit status $SERVER_STATUS"
+    elif wine_left_behind; then
+        echo "    WINE $STAGE/$test: the program ended at Ctrl+C, but Wine left a thread of it blocked, so its process did not end (NOTES.md, Appendix B); stopped"
+        server_stop
+        ended="its program ended after Ctrl+C (Wine kept its process: stopped)"
+    else
+        server_stop
         result "$test" "still running 17 s after Ctrl+C (stopped with SIGTERM)" "$detail"
-    elif [ -n "$(final_ledger)" ]; then
+        return
+    fi
+    if [ -n "$(final_ledger)" ]; then
         result "$test" "printed a final ledger: the limitation of this stage is gone, update expect.map" "$(final_ledger)"
     else
-        result "$test" "" "ended $SERVER_EXIT_MS ms after Ctrl+C, exit status $SERVER_STATUS, no final ledger${detail:+; $detail}" \
-               "expected: dies without a final ledger"
+        result "$test" "" "$ended, no final ledger${detail:+; $detail}" "expected: dies without a final ledger"
     fi
 }
 
