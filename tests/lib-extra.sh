@@ -271,7 +271,7 @@ plan_table() {
 
 # wine_left_behind: 0 if, under Wine, the server's program has ended (its main thread is
 # gone: the process leader is a zombie) while a thread of it is left, blocked, so that its
-# process never ends. Seen under Wine 8 after Ctrl+C on 05 under load, about 1 run in 10
+# process never ends. Seen under Wine 8 after Ctrl+C on 05 under load, 2 runs in about 60
 # (NOTES.md, Appendix B); the program is the child of tests/console.py (SERVER_PID).
 wine_left_behind() {
     local program
