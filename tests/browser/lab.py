@@ -7,7 +7,8 @@
       --screenshot: the whole page as a PNG; --drawing: what the page drew, as JSON (the
       timelines' bars and axis, the charts' lines, the connections' table), read from the
       SVG and HTML elements, twice: once the lab is done, and once the charts have moved
-      (at most 10 s later). Status 0 when the lab finished, 1 when not.
+      and the connections' table (if drawn) has a row (at most 10 s later). Status 0 when
+      the lab finished, 1 when not.
   lab.py check DRAWING --sleep serial|parallel --held serve|stall --sends serve|stall
                --lists yes|no NAME
       judge a --drawing file the way a reader looks at the page: PASS/FAIL lines (see
@@ -161,13 +162,16 @@ def findings(args, argv):
         text = browser.wait_text(session, args["seconds"])
         if args.get("drawing"):
             # the charts are redrawn at each answer of /stats: look again until they move
-            # (twice a second; a busy machine may take longer), 10 s at most
+            # (twice a second; a busy machine may take longer) and, where a table of
+            # connections is drawn, until it has a row: "conns" is the last sweep's sample
+            # (a sweep every 2.5 s skips a connection a handler holds), 10 s at most
             first = json.loads(browser.value(session, DRAWING_JS))
             deadline = time.monotonic() + 10
             while True:
                 time.sleep(0.5)
                 later = json.loads(browser.value(session, DRAWING_JS))
-                if later["charts"] != first["charts"] or time.monotonic() > deadline:
+                table_empty = "listed of" in (later["conns"]["text"] or "") and not later["conns"]["rows"]
+                if (later["charts"] != first["charts"] and not table_empty) or time.monotonic() > deadline:
                     break
             drawing = {"first": first, "later": later}
             with open(args["drawing"], "w") as f:
@@ -343,12 +347,13 @@ def check(args):
     problems = check_charts(first, later)
     report("lab-charts", (None, "3 charts drawn and moving") if not problems else "; ".join(problems))
     report("lab-download-chart", check_download(first["charts"], first["lab"], args["sends"]))
-    conns = first["conns"]
+    conns = later["conns"]
     if args["lists"] == "yes":
         states = {r[1] for r in conns["rows"]}
         outcome = ((None, f"{len(conns['rows'])} connections drawn: {', '.join(sorted(states))}")
                    if conns["rows"] and states <= {"OPEN", "FINISHING", "LINGERING", "CLOSED"}
-                   else f"/stats lists connections, the page drew {conns['rows'] or conns['text']!r}")
+                   else f"/stats lists connections, the page's last drawing (10 s at most after "
+                        f"the lab) was {conns['rows'] or conns['text']!r}")
     else:
         outcome = ((None, "says this stage does not list its connections")
                    if conns["text"] == "this stage does not list its connections"

@@ -19,8 +19,10 @@
 #                        serve -> send.pending is 1 in the download's band, never more;
 #                        stall -> never above 0, and the page counted no answer of /stats
 #                        while the server was sending; buffer_bytes under 1 MiB either way
-#   lab-connections      /stats lists "conns" -> the page draws them as a table; otherwise
-#                        it says "this stage does not list its connections"
+#   lab-connections      /stats lists "conns" -> the page draws them as a table (its second
+#                        look: the list is the last sweep's, which skips connections a
+#                        handler holds, so it may be empty for a moment); otherwise it
+#                        says "this stage does not list its connections"
 # A screenshot of the whole lab goes to build/tests/browser-STAGE-lab.png, what it drew to
 # build/tests/browser-STAGE-lab.json, its findings to build/tests/browser-STAGE.lab. Then
 # the ledger check (the server is back to only the probe's connection, nothing pending)
