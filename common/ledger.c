@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "buffer.h"
+#include "log.h"
 
 ledger the_ledger;
 
@@ -145,12 +146,13 @@ int ledger_json(char *dst, size_t size, const char *stage)
     n = snprintf(dst, size,
                  "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
                  "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld,"
-                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,\"refused\":%lld",
+                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,\"refused\":%lld,"
+                 "\"log_dropped\":%lld",
                  stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
                  ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
                  ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes),
                  ledger_read(&the_ledger.buffer_high), ledger_read(&the_ledger.buffer_budget),
-                 ledger_read(&the_ledger.refused));
+                 ledger_read(&the_ledger.refused), log_dropped());
     for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
         op_counts c = read_counts(k);
         pending_ops += c.posted - c.completed - c.failed;
@@ -176,6 +178,7 @@ int ledger_report(const char *stage)
     AcquireSRWLockExclusive(&conns_lock);
     conns_listed = 0;  /* the last sweep's list is from before the shutdown: left out */
     ReleaseSRWLockExclusive(&conns_lock);
+    log_flush();
     ledger_json(json, sizeof json, stage);
     printf("final ledger: %s\n", json);
     fflush(stdout);

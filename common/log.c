@@ -1,52 +1,220 @@
-/* log.c - see log.h. */
+/* log.c - see log.h.
+ *
+ * A worker formats its line and copies it into a ring; the log thread alone writes to
+ * stderr. A console write blocks while the console's output is paused (a QuickEdit
+ * selection, Ctrl+S, the Pause key) and a pipe write blocks while nobody reads the pipe:
+ * a worker that wrote itself would stop there holding its connection's lock, and every
+ * other worker after it. The ring's lock is held to copy one line in or out, never
+ * during a write. */
 #include "log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LOG_LINE_MAX 512    /* bytes of one line, its "\r\n" included */
+#define LOG_RING     1024   /* lines queued at most; more are dropped, and counted */
+#define FLUSH_STALL_MS 2000 /* log_flush gives up when nothing is written this long */
+
+typedef struct queued_line {
+    long dropped_before;    /* lines dropped just before this one was queued */
+    int  len;
+    char text[LOG_LINE_MAX];
+} queued_line;
 
 static log_level     the_level = LOG_DEFAULT;
 static LARGE_INTEGER started, ticks_per_second;
-static SRWLOCK       line_lock = SRWLOCK_INIT;  /* one whole line at a time */
+
+/* The ring and its counters, under ring_lock. */
+static SRWLOCK            ring_lock = SRWLOCK_INIT;
+static CONDITION_VARIABLE line_queued = CONDITION_VARIABLE_INIT;
+static CONDITION_VARIABLE line_written = CONDITION_VARIABLE_INIT;
+static queued_line ring[LOG_RING];
+static unsigned    ring_first, ring_count;
+static long long   lines_queued, lines_written;  /* since start */
+static long        dropped_since_queued;  /* dropped after the last line queued */
+static long long   dropped_total;         /* /stats "log_dropped" */
+static int         writer_busy;  /* the writer holds a line or a notice out of the ring */
+static HANDLE      writer;       /* the log thread; NULL: callers write themselves */
+
+/* One line to stderr with one call, so that lines never interleave. WriteFile, not the
+ * C runtime's stderr: exit() takes that stream's lock, and the writer may be blocked
+ * holding it. A line nobody can take (no stderr) is lost like a full ring's. */
+static void write_out(const char *text, int len)
+{
+    DWORD written;
+    WriteFile(GetStdHandle(STD_ERROR_HANDLE), text, (DWORD)len, &written, NULL);
+}
+
+/* "[  12.345] [tid 0x1a4] #7 " into line; its length. */
+static int line_prefix(char *line, size_t size, long conn_id)
+{
+    LARGE_INTEGER now;
+    double seconds;
+    int n;
+    QueryPerformanceCounter(&now);
+    seconds = (double)(now.QuadPart - started.QuadPart)
+            / (double)ticks_per_second.QuadPart;
+    n = snprintf(line, size, "[%8.3f] [tid 0x%lx] ", seconds, GetCurrentThreadId());
+    if (conn_id > 0)
+        n += snprintf(line + n, size - n, "#%ld ", conn_id);
+    return n;
+}
+
+static void write_dropped(long count)
+{
+    char line[128];
+    int n = line_prefix(line, sizeof line, 0);
+    n += snprintf(line + n, sizeof line - n, "%ld log lines dropped\r\n", count);
+    write_out(line, n);
+}
+
+/* The log thread: the lines in the order they were queued, each drop notice where the
+ * lines it counts would have been. */
+static DWORD WINAPI log_writer(void *unused)
+{
+    static queued_line line;
+    long dropped;
+    int have_line;
+    (void)unused;
+    AcquireSRWLockExclusive(&ring_lock);
+    for (;;) {
+        while (ring_count == 0 && dropped_since_queued == 0)
+            SleepConditionVariableSRW(&line_queued, &ring_lock, INFINITE, 0);
+        have_line = ring_count > 0;
+        if (have_line) {
+            line = ring[ring_first];
+            ring_first = (ring_first + 1) % LOG_RING;
+            ring_count--;
+            dropped = line.dropped_before;
+        } else {
+            /* the ring is empty: the lines dropped after the last one queued */
+            dropped = dropped_since_queued;
+            dropped_since_queued = 0;
+        }
+        writer_busy = 1;
+        ReleaseSRWLockExclusive(&ring_lock);
+
+        if (dropped > 0)
+            write_dropped(dropped);
+        if (have_line)
+            write_out(line.text, line.len);
+
+        AcquireSRWLockExclusive(&ring_lock);
+        writer_busy = 0;
+        lines_written += have_line;
+        WakeAllConditionVariable(&line_written);
+    }
+    return 0;
+}
+
+/* An atexit handler: return from main and exit() write what is queued first. */
+static void flush_at_exit(void) { log_flush(); }
+
+static void quick_edit_off(void)
+{
+    /* CONIN$, not STD_INPUT_HANDLE: the console's input buffer even when stdin is
+     * redirected. QuickEdit (on by default in a Windows console) makes a click start a
+     * selection, and while one is up the console takes no output. No console: nothing. */
+    HANDLE console = CreateFileW(L"CONIN$", GENERIC_READ | GENERIC_WRITE,
+                                 FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                                 OPEN_EXISTING, 0, NULL);
+    DWORD mode;
+    if (console == INVALID_HANDLE_VALUE)
+        return;
+    if (GetConsoleMode(console, &mode))
+        SetConsoleMode(console, (mode | ENABLE_EXTENDED_FLAGS)
+                                & ~(DWORD)ENABLE_QUICK_EDIT_MODE);
+    CloseHandle(console);
+}
 
 void log_init(log_level level)
 {
-    HANDLE console = GetStdHandle(STD_INPUT_HANDLE);
-    DWORD mode;
-    /* QuickEdit off: in a Windows console (where it is on by default) a click starts a
-     * selection, and while it is up every write to the console blocks: a worker would
-     * stop at its next log line, holding whatever it holds. */
-    if (GetConsoleMode(console, &mode))
-        SetConsoleMode(console, (mode | ENABLE_EXTENDED_FLAGS) & ~(DWORD)ENABLE_QUICK_EDIT_MODE);
+    quick_edit_off();
     the_level = level;
     QueryPerformanceFrequency(&ticks_per_second);
     QueryPerformanceCounter(&started);
+    if (writer == NULL) {
+        writer = CreateThread(NULL, 0, log_writer, NULL, 0, NULL);
+        if (writer != NULL)
+            atexit(flush_at_exit);
+    }
 }
 
 int log_enabled(log_level level) { return the_level >= level; }
 
-/* Format the line into one buffer and write it with one call, so lines written by
- * different worker threads never interleave. */
+void log_flush(void)
+{
+    long long target, seen;
+    ULONGLONG stalled_since;
+    DWORD waited;
+    /* Ended already (ExitProcess ends the other threads before atexit handlers that run
+     * in a DLL's detach): a worker may have died holding ring_lock. */
+    if (writer == NULL || WaitForSingleObject(writer, 0) != WAIT_TIMEOUT)
+        return;
+    AcquireSRWLockExclusive(&ring_lock);
+    target = lines_queued;
+    seen = lines_written;
+    stalled_since = GetTickCount64();
+    /* Until the lines queued so far are written, and the drop notice after them; a
+     * writer that makes no progress for FLUSH_STALL_MS (a paused console) is left. */
+    while (lines_written < target
+           || (ring_count == 0 && (dropped_since_queued > 0 || writer_busy))) {
+        if (lines_written != seen) {
+            seen = lines_written;
+            stalled_since = GetTickCount64();
+        }
+        waited = (DWORD)(GetTickCount64() - stalled_since);
+        if (waited >= FLUSH_STALL_MS)
+            break;
+        SleepConditionVariableSRW(&line_written, &ring_lock,
+                                  FLUSH_STALL_MS - waited, 0);
+    }
+    ReleaseSRWLockExclusive(&ring_lock);
+}
+
+long long log_dropped(void)
+{
+    long long dropped;
+    AcquireSRWLockShared(&ring_lock);
+    dropped = dropped_total;
+    ReleaseSRWLockShared(&ring_lock);
+    return dropped;
+}
+
+/* Format the line, then queue it whole (or, with no log thread, write it). */
 static void log_line(long conn_id, const char *suffix, const char *fmt, va_list ap)
 {
-    char line[512];
-    LARGE_INTEGER now;
-    double seconds;
+    char line[LOG_LINE_MAX];
+    queued_line *slot;
     int n;
 
-    QueryPerformanceCounter(&now);
-    seconds = (double)(now.QuadPart - started.QuadPart) / (double)ticks_per_second.QuadPart;
-    n = snprintf(line, sizeof line, "[%8.3f] [tid 0x%lx] ", seconds, GetCurrentThreadId());
-    if (conn_id > 0)
-        n += snprintf(line + n, sizeof line - n, "#%ld ", conn_id);
+    n = line_prefix(line, sizeof line, conn_id);
     n += vsnprintf(line + n, sizeof line - n, fmt, ap);
     if (n > (int)sizeof line - 64)
         n = (int)sizeof line - 64;  /* a long message is cut; the suffix still fits */
-    snprintf(line + n, sizeof line - n, "%s\n", suffix ? suffix : "");
+    n += snprintf(line + n, sizeof line - n, "%s\r\n", suffix ? suffix : "");
 
-    AcquireSRWLockExclusive(&line_lock);
-    fputs(line, stderr);
-    fflush(stderr);
-    ReleaseSRWLockExclusive(&line_lock);
+    if (writer == NULL) {
+        write_out(line, n);
+        return;
+    }
+    AcquireSRWLockExclusive(&ring_lock);
+    if (ring_count == LOG_RING) {
+        dropped_since_queued++;
+        dropped_total++;
+    } else {
+        slot = &ring[(ring_first + ring_count) % LOG_RING];
+        memcpy(slot->text, line, (size_t)n);
+        slot->len = n;
+        slot->dropped_before = dropped_since_queued;
+        dropped_since_queued = 0;
+        ring_count++;
+        lines_queued++;
+    }
+    ReleaseSRWLockExclusive(&ring_lock);
+    WakeConditionVariable(&line_queued);
 }
 
 void log_event(long conn_id, const char *fmt, ...)
@@ -78,7 +246,6 @@ void log_error(long conn_id, DWORD err, const char *fmt, ...)
     log_line(conn_id, suffix, fmt, ap);
     va_end(ap);
 }
-
 /* The codes a socket server meets. A table rather than FormatMessage: Wine has no
  * text for several of them (676 among them), and a name is what one searches for. */
 static const struct { DWORD code; const char *name; } names[] = {

@@ -115,6 +115,7 @@ void net_start(void)
     int err = WSAStartup(MAKEWORD(2, 2), &wsa);
     if (err != 0) {
         char name[64];
+        log_flush();
         fprintf(stderr, "error: WSAStartup failed: %s\n", error_name((DWORD)err, name, sizeof name));
         exit(1);
     }
@@ -124,6 +125,7 @@ static void fail(const char *what, const char *addr, unsigned short port)
 {
     char name[64];
     DWORD err = (DWORD)WSAGetLastError();
+    log_flush();
     fprintf(stderr, "error: %s %s:%u failed: %s%s\n", what, addr, port, error_name(err, name, sizeof name),
             err == WSAEADDRINUSE ? " (another server has this port: stop it or pass -p)" : "");
     exit(1);
@@ -140,6 +142,7 @@ SOCKET net_listen(const options *opt, const char *stage)
     addr.sin_family = AF_INET;
     addr.sin_port = htons(opt->port);
     if (inet_pton(AF_INET, opt->bind_addr, &addr.sin_addr) != 1) {
+        log_flush();
         fprintf(stderr, "error: -b %s is not an IPv4 address\n", opt->bind_addr);
         exit(1);
     }

@@ -50,6 +50,7 @@ enum { OP_MAGIC = 0x10C9A11Fu, OP_POISON = 0xDEADDEADu, OP_IDLE = 0, OP_POSTED =
 
 static void die(const op_check *check, long conn_id, const char *what, const char *why)
 {
+    log_flush();
     fprintf(stderr, "opcheck: #%ld %s: %s (op %p, magic 0x%08x, state %ld)\n", conn_id, what,
             why, (const void *)check, check->magic, check->state);
     fflush(stderr);
@@ -89,6 +90,7 @@ void opcheck_free(op_check *check)
 void opcheck_state(long conn_id, int from, int to, const char *const names[])
 {
     if (to <= from) {
+        log_flush();
         fprintf(stderr, "opcheck: #%ld state %s -> %s: a connection's state only moves forward\n",
                 conn_id, names[from], names[to]);
         fflush(stderr);
