@@ -100,6 +100,7 @@ include tests/clients/rules.mk
 include tests/load/rules.mk
 include tests/shutdown/rules.mk
 include tests/fault/rules.mk
+include tests/log/rules.mk
 include tests/notes/rules.mk
 include tests/debug/rules.mk
 include tests/cmake/rules.mk
@@ -142,6 +143,7 @@ help:
 	@echo "make load-test | shutdown-test [HEAP_CHECK=1]   wrk per stage; Ctrl+C and idle timeout (05, 06)"
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
 	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"
+	@echo "make log-test     -v with stderr a pipe nobody reads (a paused console): each stage still answers"
 	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
 	@echo "make win-client-test   the scenario suite driven by the Windows build of the client (Wine)"
 	@echo "make cmake-test   CMakeLists.txt (the Visual Studio path) builds every stage, and each serves"

@@ -21,6 +21,7 @@ suites=(
     "load-test"
     "shutdown-test"
     "fault-test"
+    "log-test"
     "check-notes"
     "cmake-test"
     "opcheck-test"
@@ -38,7 +39,7 @@ if [ "${OS:-}" = Windows_NT ]; then
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
         "clients-test: ab, wget and the servers under Wine: set up for Linux"
-        "shutdown-test, fault-test, opcheck-test, break-it, check-notes: they drive the servers through Wine (Ctrl+C typed on a terminal under Wine, Wine's heap checks, Wine transcripts; break-it's checks are those suites)"
+        "shutdown-test, fault-test, log-test, opcheck-test, break-it, check-notes: they drive the servers through Wine (Ctrl+C typed on a terminal under Wine, Wine's heap checks, Wine transcripts; break-it's checks are those suites)"
     )
 fi
 if [ $# -gt 0 ]; then suites=("$@") skipped=(); fi
@@ -58,6 +59,6 @@ for entry in "${suites[@]}"; do
     fi
     passed=$((passed + p)) failed=$((failed + f))
 done
-[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test shutdown-test fault-test opcheck-test break-it check-notes (see the SKIP lines at the top)"
+[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test shutdown-test fault-test log-test opcheck-test break-it check-notes (see the SKIP lines at the top)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

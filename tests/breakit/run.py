@@ -76,7 +76,7 @@ def parse(path):
                 if not cur["pairs"] or cur["pairs"][-1][1] is not None:
                     sys.exit(f"{path}:{n}: 'with' without a 'replace' before it")
                 cur["pairs"][-1][1] = value
-            elif key in ("stage", "mistake", "symptom", "lesson", "debug", "check", "expect", "x86"):
+            elif key in ("stage", "file", "mistake", "symptom", "lesson", "debug", "check", "expect", "x86"):
                 cur[key] = value
             else:
                 sys.exit(f"{path}:{n}: unknown key '{key}'")
@@ -94,12 +94,15 @@ def one_line(text, width=220):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
-def compile_copy(cc, src, exe, debug):
+def compile_copy(cc, src, exe, debug, common_copy=None):
+    """common_copy: (common/X.c, the mutated copy that replaces it), for a `file` mutation."""
     env = os.environ
     debug_flags = shlex.split(env.get("BREAKIT_DEBUG_CFLAGS") or "-DIOCP_DEBUG -include common/fault.h")
+    common = shlex.split(env.get("BREAKIT_COMMON", ""))
+    if common_copy:
+        common = [common_copy[1] if os.path.normpath(c) == common_copy[0] else c for c in common]
     cmd = ([cc] + shlex.split(env.get("BREAKIT_CFLAGS", "")) + (debug_flags if debug else [])
-           + ["-o", exe, src] + shlex.split(env.get("BREAKIT_COMMON", ""))
-           + shlex.split(env.get("BREAKIT_LDLIBS", "")))
+           + ["-o", exe, src] + common + shlex.split(env.get("BREAKIT_LDLIBS", "")))
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
     errors = [l.replace(os.path.dirname(src) + "/", "") for l in r.stderr.splitlines() if "error:" in l]
     return r.returncode == 0, (errors[0] if errors else r.stderr.strip())
@@ -122,6 +125,8 @@ def run_check(m, where):
     elif kind == "fault":
         env["FAULT_ONLY"] = " ".join(args)
         cmd = ["bash", "tests/fault/run.sh", m["stage"]]
+    elif kind == "log":
+        cmd = ["bash", "tests/log/run.sh", m["stage"]]
     else:
         return False, f"unknown check '{m['check']}'"
     try:
@@ -183,9 +188,10 @@ def main():
             print(f"CAUGHT {tag}: {m['mistake']}\n    you see: {m['symptom']}\n"
                   f"    caught by: {what}", flush=True)
 
-        original_path = os.path.join(TOP, stage, "server.c")
+        rel = os.path.normpath(m.get("file", os.path.join(stage, "server.c")))
+        original_path = os.path.join(TOP, rel)
         if not os.path.isfile(original_path):
-            fail(f"there is no {stage}/server.c")
+            fail(f"there is no {rel}")
             continue
         with open(original_path) as f:
             original = f.read()
@@ -193,7 +199,7 @@ def main():
         for anchor, repl in m["pairs"]:
             count = text.count(anchor)
             if count != 1:
-                bad = (f"the anchor `{one_line(anchor, 90)}` is in {stage}/server.c {count} times, "
+                bad = (f"the anchor `{one_line(anchor, 90)}` is in {rel} {count} times, "
                        f"not once: fix it in tests/breakit/mutations")
                 break
             text = text.replace(anchor, repl)
@@ -202,23 +208,30 @@ def main():
             continue
         debug = m.get("debug") == "1" and not no_debug
         where = os.path.join(BUILD, "breakit", name + ("-plain" if no_debug else ""))
+        # the copy of the mutated file; a common/ file's mutation builds the stage as it is
+        copy = os.path.join(where, rel)
         src = os.path.join(where, stage, "server.c")
         exe = os.path.join(where, stage, "server.exe")
-        sources = [original_path] + glob.glob(os.path.join(TOP, "common", "*.[ch]"))
+        common_copy = (rel, copy) if copy != src else None
+        sources = [original_path, os.path.join(TOP, stage, "server.c")] + glob.glob(os.path.join(TOP, "common", "*.[ch]"))
         if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= max(map(os.path.getmtime, sources)):
-            with open(src) as f:
+            with open(copy) as f:
                 if f.read() == text:  # built already, from this very text
                     print(os.path.relpath(exe, TOP))
                     continue
         subprocess.run(["rm", "-rf", where])
         os.makedirs(os.path.join(where, stage))
         os.makedirs(os.path.join(where, "tests"))  # the check's server logs
-        with open(src, "w") as f:
+        if common_copy:
+            os.makedirs(os.path.dirname(copy), exist_ok=True)
+            subprocess.run(["cp", os.path.join(TOP, stage, "server.c"), src])
+        with open(copy, "w") as f:
             f.write(text)
         with open(os.path.join(where, "mutation.diff"), "w") as f:
             f.writelines(difflib.unified_diff(original.splitlines(True), text.splitlines(True),
-                                              f"{stage}/server.c", f"breakit/{name}/server.c"))
-        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src, exe, debug)
+                                              rel, f"breakit/{name}/{os.path.basename(rel)}"))
+        ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src, exe, debug,
+                               common_copy)
         if build_only:
             if ok:
                 print(os.path.relpath(exe, TOP))
@@ -232,7 +245,7 @@ def main():
             what = f"the 64-bit build (-Werror): {one_line(err, 160)}"
             if m.get("x86") == "compiles":
                 ok32, err32 = compile_copy(os.environ.get("BREAKIT_CC32", "i686-w64-mingw32-gcc"),
-                                           src, exe + ".i686", debug)
+                                           src, exe + ".i686", debug, common_copy)
                 if not ok32:
                     fail(f"caught by {what}, but the 32-bit build refuses it too: {one_line(err32, 120)}")
                     continue
@@ -249,7 +262,8 @@ def main():
         if m.get("expect") and not re.search(m["expect"], what):
             fail(f"caught, but not as expected (/{m['expect']}/): {what}")
             continue
-        control = control_fails(m, original, debug, controls)
+        with open(os.path.join(TOP, stage, "server.c")) as f:
+            control = control_fails(m, f.read(), debug, controls)
         if control:
             fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
             continue

@@ -83,7 +83,7 @@ t_log_pipe() {
     if ! grep -q '^ANSWERED ' <<<"$stats"; then
         reason="with stderr a pipe nobody reads: $(head -n 1 <<<"${stats:-keepalive.py timed out}")"
     else
-        detail="-v, $(sed -n 's/^ANSWERED //p' <<<"$stats")"
+        detail="-v: $(sed -n 's/^ANSWERED //p' <<<"$stats")"
         dropped=$(stats_num "$(sed -n 's/^STATS //p' <<<"$stats")" log_dropped)
         if [ -z "$dropped" ]; then
             reason="/stats has no \"log_dropped\": $(sed -n 's/^STATS //p' <<<"$stats" | cut -c1-200)"
