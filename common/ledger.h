@@ -58,12 +58,13 @@ int  ledger_drained(void);
 #define LEDGER_CONNS 16
 void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued);
 void ledger_conns_done(void);
-/* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it does not fit.
- * Beside the counters, "log_dropped": log lines the log had to drop (common/log.h). */
+/* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it
+ * does not fit. Beside the counters, "log_dropped": lines the log dropped. */
 int  ledger_json(char *dst, size_t size, const char *stage);
-/* At exit: flush the log, print "final ledger: {json}" on stdout; 0 when nothing is left (no live
- * connection, no pending operation, no buffer byte), 1 otherwise: an exit status. The
- * counters only: "conns", the last sweep's list, would show connections already freed. */
+/* At exit: print "final ledger: {json}" on stdout, after the log's lines
+ * (log_flush); 0 when nothing is left (no live connection, no pending
+ * operation, no buffer byte), 1 otherwise: an exit status. The counters only:
+ * "conns", the last sweep's list, would show connections already freed. */
 int  ledger_report(const char *stage);
 
 #endif

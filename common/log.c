@@ -1,11 +1,11 @@
 /* log.c - see log.h.
  *
- * A worker formats its line and copies it into a ring; the log thread alone writes to
- * stderr. A console write blocks while the console's output is paused (a QuickEdit
- * selection, Ctrl+S, the Pause key) and a pipe write blocks while nobody reads the pipe:
- * a worker that wrote itself would stop there holding its connection's lock, and every
- * other worker after it. The ring's lock is held to copy one line in or out, never
- * during a write. */
+ * A worker formats its line and copies it into a ring; the log's thread alone
+ * writes to stderr. A console write blocks while the console's output is paused
+ * (a QuickEdit selection, Ctrl+S, the Pause key), and a pipe write blocks while
+ * nobody reads the pipe: a worker that wrote itself would stop there, holding
+ * its connection's lock, and every other worker after it. The ring's lock is
+ * held to copy one line in or out, never during a write. */
 #include "log.h"
 
 #include <stdarg.h>
@@ -13,12 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LOG_LINE_MAX 512    /* bytes of one line, its "\r\n" included */
-#define LOG_RING     1024   /* lines queued at most; more are dropped, and counted */
-#define FLUSH_STALL_MS 2000 /* log_flush gives up when nothing is written this long */
+#define LOG_LINE_MAX   512   /* bytes of one line, its "\r\n" included */
+#define LOG_RING       1024  /* lines queued at most; more are dropped */
+#define FLUSH_STALL_MS 2000  /* log_flush gives up: this long without a write */
 
 typedef struct queued_line {
-    long dropped_before;    /* lines dropped just before this one was queued */
+    long dropped_before;  /* lines dropped just before this one was queued */
     int  len;
     char text[LOG_LINE_MAX];
 } queued_line;
@@ -26,21 +26,24 @@ typedef struct queued_line {
 static log_level     the_level = LOG_DEFAULT;
 static LARGE_INTEGER started, ticks_per_second;
 
-/* The ring and its counters, under ring_lock. */
+/* The ring and its counters, under ring_lock: the lines queued and written
+ * since start, those dropped after the last line queued and in all (/stats
+ * "log_dropped"), and whether the writer holds a line or a notice out of the
+ * ring. writer is the log's thread (NULL: each caller writes its own line). */
 static SRWLOCK            ring_lock = SRWLOCK_INIT;
 static CONDITION_VARIABLE line_queued = CONDITION_VARIABLE_INIT;
 static CONDITION_VARIABLE line_written = CONDITION_VARIABLE_INIT;
 static queued_line ring[LOG_RING];
 static unsigned    ring_first, ring_count;
-static long long   lines_queued, lines_written;  /* since start */
-static long        dropped_since_queued;  /* dropped after the last line queued */
-static long long   dropped_total;         /* /stats "log_dropped" */
-static int         writer_busy;  /* the writer holds a line or a notice out of the ring */
-static HANDLE      writer;       /* the log thread; NULL: callers write themselves */
+static long long   lines_queued, lines_written;
+static long        dropped_since_queued;
+static long long   dropped_total;
+static int         writer_busy;
+static HANDLE      writer;
 
-/* One line to stderr with one call, so that lines never interleave. WriteFile, not the
- * C runtime's stderr: exit() takes that stream's lock, and the writer may be blocked
- * holding it. A line nobody can take (no stderr) is lost like a full ring's. */
+/* One line to stderr with one call, so that lines never interleave. WriteFile,
+ * not the C runtime's stderr: exit() takes that stream's lock, which a blocked
+ * writer would hold. A line with nowhere to go (no stderr) is lost. */
 static void write_out(const char *text, int len)
 {
     DWORD written;
@@ -56,7 +59,8 @@ static int line_prefix(char *line, size_t size, long conn_id)
     QueryPerformanceCounter(&now);
     seconds = (double)(now.QuadPart - started.QuadPart)
             / (double)ticks_per_second.QuadPart;
-    n = snprintf(line, size, "[%8.3f] [tid 0x%lx] ", seconds, GetCurrentThreadId());
+    n = snprintf(line, size, "[%8.3f] [tid 0x%lx] ", seconds,
+                 GetCurrentThreadId());
     if (conn_id > 0)
         n += snprintf(line + n, size - n, "#%ld ", conn_id);
     return n;
@@ -66,12 +70,13 @@ static void write_dropped(long count)
 {
     char line[128];
     int n = line_prefix(line, sizeof line, 0);
-    n += snprintf(line + n, sizeof line - n, "%ld log lines dropped\r\n", count);
+    n += snprintf(line + n, sizeof line - n, "%ld log lines dropped\r\n",
+                  count);
     write_out(line, n);
 }
 
-/* The log thread: the lines in the order they were queued, each drop notice where the
- * lines it counts would have been. */
+/* The log's thread: the lines in the order they were queued, each drop notice
+ * where the lines it counts would have been. */
 static DWORD WINAPI log_writer(void *unused)
 {
     static queued_line line;
@@ -114,9 +119,10 @@ static void flush_at_exit(void) { log_flush(); }
 
 static void quick_edit_off(void)
 {
-    /* CONIN$, not STD_INPUT_HANDLE: the console's input buffer even when stdin is
-     * redirected. QuickEdit (on by default in a Windows console) makes a click start a
-     * selection, and while one is up the console takes no output. No console: nothing. */
+    /* CONIN$, not STD_INPUT_HANDLE: the console's input buffer even when stdin
+     * is redirected. QuickEdit (on by default in a Windows console) makes a
+     * click start a selection, and while one is up the console takes no
+     * output. No console: nothing to do. */
     HANDLE console = CreateFileW(L"CONIN$", GENERIC_READ | GENERIC_WRITE,
                                  FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
                                  OPEN_EXISTING, 0, NULL);
@@ -149,16 +155,17 @@ void log_flush(void)
     long long target, seen;
     ULONGLONG stalled_since;
     DWORD waited;
-    /* Ended already (ExitProcess ends the other threads before atexit handlers that run
-     * in a DLL's detach): a worker may have died holding ring_lock. */
+    /* Ended already (ExitProcess ends the other threads before the atexit
+     * handlers a DLL's detach runs): a worker may have died in ring_lock. */
     if (writer == NULL || WaitForSingleObject(writer, 0) != WAIT_TIMEOUT)
         return;
     AcquireSRWLockExclusive(&ring_lock);
     target = lines_queued;
     seen = lines_written;
     stalled_since = GetTickCount64();
-    /* Until the lines queued so far are written, and the drop notice after them; a
-     * writer that makes no progress for FLUSH_STALL_MS (a paused console) is left. */
+    /* Until the lines queued so far are written, and the drop notice after
+     * them; a writer that makes no progress for FLUSH_STALL_MS (a paused
+     * console) is left to it. */
     while (lines_written < target
            || (ring_count == 0 && (dropped_since_queued > 0 || writer_busy))) {
         if (lines_written != seen) {

@@ -3,10 +3,11 @@
  *   [  12.345] [tid 0x1a4] #7 recv completed 375 bytes
  *
  * time since start, the thread, the connection number (omitted when 0), the event.
- * The log never blocks a caller: a line is queued, and a thread of the log's own writes
- * it (a paused console or a pipe nobody reads blocks that thread only). When the writer
- * cannot keep up, lines are dropped and counted: "N log lines dropped" takes their place
- * once it can write again, and /stats gives the count as "log_dropped".
+ * The log never blocks a caller: a line is queued, and a thread of the
+ * log's own writes it (a paused console or a pipe nobody reads blocks that
+ * thread only). Lines may be dropped when the writer cannot keep up: they are
+ * counted, "N log lines dropped" stands where they were once it can write
+ * again, and /stats gives the count as "log_dropped".
  * Levels: -q errors only; default adds connection events; -v adds every posted and
  * completed operation. Error numbers are printed with their names from a table,
  * because FormatMessage has no text for many of them under Wine. */
@@ -26,12 +27,12 @@ typedef enum { LOG_QUIET = 0, LOG_DEFAULT = 1, LOG_VERBOSE = 2 } log_level;
 #define LOG_PRINTF(a, b)
 #endif
 
-/* Set the level and the clock, start the log thread; and clear QuickEdit on the
- * console (see log.c). Returning from main and exit() flush the log first. */
+/* Set the level and the clock, start the log's thread; and clear QuickEdit on
+ * the console (see log.c). Returning from main and exit() flush the log. */
 void log_init(log_level level);
-/* Wait until the lines logged so far are written: before printing to stdout or stderr
- * directly (the final ledger, an error before exit), so that the output keeps its
- * order. Bounded: gives up when the writer has written nothing for 2 s. */
+/* Wait until the lines logged so far are written: before printing to stdout or
+ * stderr directly (the final ledger, an error before exit), so that the output
+ * keeps its order. Bounded: gives up when the writer writes nothing for 2 s. */
 void log_flush(void);
 /* Lines dropped since start because the queue was full. */
 long long log_dropped(void);
