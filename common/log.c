@@ -40,6 +40,9 @@ static long        dropped_since_queued;
 static long long   dropped_total;
 static int         writer_busy;
 static HANDLE      writer;
+/* lines_written when a flush last gave up: the next one waits only if the
+ * writer has written since (an exit does not wait twice for a paused console) */
+static long long   flush_gave_up_at = -1;
 
 /* One line to stderr with one call, so that lines never interleave. WriteFile,
  * not the C runtime's stderr: exit() takes that stream's lock, which a blocked
@@ -160,6 +163,10 @@ void log_flush(void)
     if (writer == NULL || WaitForSingleObject(writer, 0) != WAIT_TIMEOUT)
         return;
     AcquireSRWLockExclusive(&ring_lock);
+    if (lines_written == flush_gave_up_at) {
+        ReleaseSRWLockExclusive(&ring_lock);
+        return;
+    }
     target = lines_queued;
     seen = lines_written;
     stalled_since = GetTickCount64();
@@ -173,8 +180,10 @@ void log_flush(void)
             stalled_since = GetTickCount64();
         }
         waited = (DWORD)(GetTickCount64() - stalled_since);
-        if (waited >= FLUSH_STALL_MS)
+        if (waited >= FLUSH_STALL_MS) {
+            flush_gave_up_at = lines_written;
             break;
+        }
         SleepConditionVariableSRW(&line_written, &ring_lock,
                                   FLUSH_STALL_MS - waited, 0);
     }
