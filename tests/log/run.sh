@@ -68,7 +68,7 @@ dropped_told() {
 
 t_log_pipe() {
     local stage=$1 name=log-pipe/$1 out err reason='' detail='' dropped told stats t0 crash
-    LOG_PREFIX=log-pipe-
+    LOG_PREFIX="log-pipe-"
     out=$(server_log "$stage")
     err=${out%.log}.err
     mkdir -p "$(dirname "$err")"
