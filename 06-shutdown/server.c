@@ -125,7 +125,7 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
-    ledger_unreserve(c->reserved);
+    ledger_unreserve(&c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -311,8 +311,7 @@ static void serve_requests(conn *c)
             break;  /* the rest is on its way */
         end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
                   ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
-        ledger_unreserve(c->reserved);  /* answered: the body and its echo are counted now */
-        c->reserved = 0;
+        ledger_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end == RESPONSE_FAILED)
             conn_abort(c, "no room for a response");
@@ -347,8 +346,7 @@ static void close_socket(conn *c, const char *why)
 
 /* abort: the end by a reset (a failed operation, a peer that will not stop sending):
  * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
- * knows its answer is not whole. (Closed with a read pending, a socket not shut down for
- * sending resets anyway: libuv's uv_tcp_close.) */
+ * knows its answer is not whole. (A read pending resets too, unless our FIN is out.) */
 static void conn_abort(conn *c, const char *why)
 {
     static const struct linger reset = {1, 0};
@@ -361,17 +359,15 @@ static void conn_abort(conn *c, const char *why)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN, idle, shutdown). No new request is answered; what is queued is sent, then our FIN;
- * with the peer's FIN in, close; else LINGERING: read and discard until it comes (a close
- * with bytes unread resets: the answer could be lost unread). Each send comes back here. */
+ * FIN, idle, shutdown). No new request is answered, no body awaited; what is queued is
+ * sent, then our FIN; with the peer's FIN in, close; else LINGERING: discard until it
+ * comes (a close with bytes unread resets, losing the answer). Each send comes back here. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
-        /* What came after the last request is not answered, nor its body awaited. */
         buffer_consume(&c->in, c->in.len);
-        ledger_unreserve(c->reserved);
-        c->reserved = 0;
+        ledger_unreserve(&c->reserved);
     }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
@@ -624,13 +620,12 @@ static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* 
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    BOOL ending = event == CTRL_CLOSE_EVENT;
     if (event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT)
         return FALSE;
-    if (InterlockedIncrement(&count) > 1 || ending)
+    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (ending)  /* the process ends when this returns: let the shutdown end first, bounded */
+    if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns: let the shutdown end first, bounded */
         WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
@@ -661,7 +656,6 @@ static int shut_down(HANDLE port, int count)
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     LONG64 accepts_failed = ledger_read(&the_ledger.failed[OP_ACCEPT]);
     ULONGLONG deadline = GetTickCount64() + (ULONGLONG)opt.drain_ms;
-    DWORD waited;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
     /* 1. No new connections: the pool cancelled, the listener closed once no accept is
@@ -678,9 +672,9 @@ static int shut_down(HANDLE port, int count)
      * sent, one a worker held during a pass (TryEnter) at the next pass... */
     do
         for_each_open(conn_finish, "shutting down");
-    while ((waited = WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50)) == WAIT_TIMEOUT
+    while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
            && GetTickCount64() < deadline);
-    if (waited != WAIT_OBJECT_0) {
+    if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is aborted, again until nothing is
          * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
         log_event(0, "drain over: aborting what is left");
