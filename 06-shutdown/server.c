@@ -175,6 +175,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -270,8 +271,9 @@ static DWORD read_available(conn *c)
         }
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
-        /* A byte received is progress: a slow upload is not an idle client. */
-        c->last_progress = GetTickCount64();
+        /* A body's byte is progress, and a linger's; a header's (a slowloris) is not. */
+        if (c->reserved > 0 || c->state == CONN_LINGERING)
+            c->last_progress = GetTickCount64();
         log_op(c->id, "recv took %d bytes", got);
         if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
@@ -295,8 +297,6 @@ static void read_more(conn *c)
         && !(c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
         post_recv(c);
 }
-
-static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
