@@ -1600,8 +1600,8 @@ static void close_no_fin(const void *arg)
     conn_close(&b);
     if (live > 1)
         finish(R_STALL, "A, holding its end open after its answer, was still held %d ms "
-               "later (live_connections=%lld; the lingering close has no timer); B answered "
-               "in %lld ms", window, live, b_ms);
+               "later (live_connections=%lld; the lingering close has no timer, or a longer "
+               "one); B answered in %lld ms", window, live, b_ms);
     finish(R_PASS, "the server let A go (it sent no FIN) %lld ms after A's answer; B answered "
            "in %lld ms", gone_ms, b_ms);
 }
