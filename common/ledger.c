@@ -146,11 +146,13 @@ int ledger_json(char *dst, size_t size, const char *stage)
     n = snprintf(dst, size,
                  "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
                  "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld,"
-                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,\"refused\":%lld",
+                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,"
+                 "\"reserved\":%lld,\"refused\":%lld",
                  stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
                  ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
                  ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes),
                  ledger_read(&the_ledger.buffer_high), ledger_read(&the_ledger.buffer_budget),
+                 ledger_read(&the_ledger.reserved),
                  ledger_read(&the_ledger.refused));
     for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
         op_counts c = read_counts(k);
