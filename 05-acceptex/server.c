@@ -24,7 +24,6 @@
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
 #define REFILL_MS    1000         /* main posts again the accepts whose post failed */
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
@@ -139,6 +138,7 @@ static void conn_release(conn *c)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -249,8 +249,6 @@ static void read_more(conn *c)
         && !(c->state == CONN_OPEN && holding_back(c)))
         post_recv(c);
 }
-
-static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
@@ -421,32 +419,29 @@ static struct {
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. AcceptEx can fail at once with
- * WSAECONNRESET (a client connected and reset before it was accepted): then it is tried
- * again, with a fresh socket. TRUE posted, FALSE not (no completion comes). */
+ * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
+ * a client reset before it was accepted; no socket left) closes its socket (its state is
+ * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
 static BOOL post_accept(accept_op *a)
 {
-    DWORD unused, err = WSAECONNRESET;
-    int tries;
-    for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
-        a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                             WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-        if (a->sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-            return FALSE;
-        }
-        ZeroMemory(&a->op.ov, sizeof a->op.ov);
-        /* Before the call: its completion may run, and post again, before it returns. */
-        a->op.posted = 1;
-        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
-        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                             &unused, &a->op.ov)
-            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return TRUE;
-        a->op.posted = 0;
-        op_post_failed(&a->op.check, err);
-        closesocket(a->sock);
+    DWORD unused, err;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (a->sock == INVALID_SOCKET) {
+        log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
+        return FALSE;
     }
+    ZeroMemory(&a->op.ov, sizeof a->op.ov);
+    /* Before the call: its completion may run, and post again, before it returns. */
+    a->op.posted = 1;
+    op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+    if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                         &unused, &a->op.ov)
+        || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+        return TRUE;
+    a->op.posted = 0;
+    op_post_failed(&a->op.check, err);
+    closesocket(a->sock);
     return FALSE;
 }
 

@@ -20,7 +20,6 @@
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
@@ -175,6 +174,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -270,8 +270,9 @@ static DWORD read_available(conn *c)
         }
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
-        /* A byte received is progress: a slow upload is not an idle client. */
-        c->last_progress = GetTickCount64();
+        /* A body's byte is progress, and a linger's; a header's (a slowloris) is not. */
+        if (c->reserved > 0 || c->state == CONN_LINGERING)
+            c->last_progress = GetTickCount64();
         log_op(c->id, "recv took %d bytes", got);
         if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
@@ -295,8 +296,6 @@ static void read_more(conn *c)
         && !(c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
         post_recv(c);
 }
-
-static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
@@ -482,32 +481,29 @@ static struct {
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. AcceptEx can fail at once with
- * WSAECONNRESET (a client connected and reset before it was accepted): then it is tried
- * again, with a fresh socket. TRUE posted, FALSE not (no completion comes). */
+ * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
+ * a client reset before it was accepted; no socket left) closes its socket (its state is
+ * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
 static BOOL post_accept(accept_op *a)
 {
-    DWORD unused, err = WSAECONNRESET;
-    int tries;
-    for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
-        a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                             WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-        if (a->sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-            return FALSE;
-        }
-        ZeroMemory(&a->op.ov, sizeof a->op.ov);
-        /* Before the call: its completion may run, and post again, before it returns. */
-        a->op.posted = 1;
-        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
-        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                             &unused, &a->op.ov)
-            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return TRUE;
-        a->op.posted = 0;
-        op_post_failed(&a->op.check, err);
-        closesocket(a->sock);
+    DWORD unused, err;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (a->sock == INVALID_SOCKET) {
+        log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
+        return FALSE;
     }
+    ZeroMemory(&a->op.ov, sizeof a->op.ov);
+    /* Before the call: its completion may run, and post again, before it returns. */
+    a->op.posted = 1;
+    op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+    if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                         &unused, &a->op.ov)
+        || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+        return TRUE;
+    a->op.posted = 0;
+    op_post_failed(&a->op.check, err);
+    closesocket(a->sock);
     return FALSE;
 }
 
