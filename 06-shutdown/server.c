@@ -660,8 +660,9 @@ static int shut_down(HANDLE port, int count)
     open_conns.stopping = 1;
     CancelIoEx((HANDLE)server.listener, NULL);
     LeaveCriticalSection(&server.pool_lock);
-    while (ledger_pending(OP_ACCEPT) > 0 && GetTickCount64() < deadline)
-        Sleep(10);
+    while (ledger_pending(OP_ACCEPT) > 0 && GetTickCount64() < deadline
+           && WaitForSingleObject(hurry_requested, 10) == WAIT_TIMEOUT)
+        continue;
     closesocket(server.listener);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
