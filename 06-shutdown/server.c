@@ -27,9 +27,8 @@
 #define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
-#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
-#define LINGER_MS    30000        /* ...and this long for its FIN: the client may still be reading */
-#define CANCEL_MS    3000         /* the shutdown's cancel: Windows ends a closing console at 5 s */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
+#define CANCEL_MS    3000         /* the cancel's wait: a closing console ends at 5 s */
 
 static const stage_info STAGE = {
     "06-shutdown",
@@ -76,7 +75,8 @@ typedef struct conn {
     buffer     send_queue;   /* responses waiting for the send in flight to finish */
     http_body  body;         /* the rest of a /big body, produced as the queue drains */
     LONG64     reserved;     /* of the budget, for the body of the request on its way */
-    ULONGLONG  last_progress;/* GetTickCount64() at a change of state, a send posted or done */
+    ULONGLONG  last_progress;/* GetTickCount64() at a change of state, bytes moved */
+    ULONGLONG  state_since;  /* GetTickCount64() at the last change of state */
     struct conn *prev, *next;/* in open_conns once started, until CLOSED */
 } conn;
 
@@ -144,7 +144,7 @@ static void set_state(conn *c, conn_state next, const char *why)
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
     c->state = next;
-    c->last_progress = GetTickCount64();
+    c->last_progress = c->state_since = GetTickCount64();
 }
 
 /* A reference for an operation about to be posted, or for a thread about to work on c
@@ -160,11 +160,13 @@ static void conn_release(conn *c)
 }
 
 /* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
- * never wait behind one; it sees `stopping` itself), under its lock: TryEnter never waits,
- * so it may be taken under the list's. The reference keeps c alive if fn closes it. */
-static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
+ * never wait behind one), under its lock: TryEnter never waits, so it may be taken
+ * under the list's. The reference keeps c alive if fn closes it. Returns how many it
+ * skipped: their turn comes at the next call. */
+static int for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 {
     conn *c, *next;
+    int skipped = 0;
     EnterCriticalSection(&open_conns.lock);
     for (c = open_conns.head.next; c != &open_conns.head; c = next) {
         next = c->next;  /* fn may take c out of the list */
@@ -173,9 +175,12 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
             fn(c, why);
             LeaveCriticalSection(&c->lock);
             conn_release(c);
+        } else {
+            skipped++;
         }
     }
     LeaveCriticalSection(&open_conns.lock);
+    return skipped;
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
@@ -274,6 +279,8 @@ static DWORD read_available(conn *c)
         }
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
+        /* A byte received is progress: a slow upload is not an idle client. */
+        c->last_progress = GetTickCount64();
         log_op(c->id, "recv took %d bytes", got);
         if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
@@ -370,7 +377,10 @@ static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
-        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+        /* What came after the last request is not answered, nor its body awaited. */
+        buffer_consume(&c->in, c->in.len);
+        ledger_unreserve(c->reserved);
+        c->reserved = 0;
     }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
@@ -431,7 +441,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
     read_more(c);
 }
 
-static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
 
 static DWORD WINAPI worker(LPVOID port)
 {
@@ -451,11 +461,11 @@ static DWORD WINAPI worker(LPVOID port)
         }
         /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
-        op_dequeued(&op->check, bytes, err);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
-            on_accept_completed(op, err);
+            on_accept_completed(op, bytes, err);
             continue;
         }
+        op_dequeued(&op->check, bytes, err);
         c = op->conn;  /* alive: this operation's reference is still held */
         EnterCriticalSection(&c->lock);
         on_completed(op, bytes, err);
@@ -479,6 +489,7 @@ static struct {
     LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
+    CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
     accept_op *pool;
 } server;
 
@@ -491,7 +502,6 @@ static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err = WSAECONNRESET;
     int tries;
-    a->op.posted = 0;
     for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
         a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                              WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -500,11 +510,14 @@ static BOOL post_accept(accept_op *a)
             return FALSE;
         }
         ZeroMemory(&a->op.ov, sizeof a->op.ov);
+        /* Before the call: its completion may run, and post again, before it returns. */
+        a->op.posted = 1;
         op_posted(&a->op.check, OP_ACCEPT, 0, 0);
         if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
                              &unused, &a->op.ov)
             || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return a->op.posted = TRUE;
+            return TRUE;
+        a->op.posted = 0;
         op_post_failed(&a->op.check, err);
         closesocket(a->sock);
     }
@@ -556,8 +569,9 @@ static void start_connection(accept_op *a)
 }
 
 /* Every accept completion, success or failure, posts the next (the pool never drains),
- * until the shutdown closes the listener: then they all fail, as expected. */
-static void on_accept_completed(io_op *op, DWORD err)
+ * until the shutdown cancels the pool: then they all fail, as expected. The accept
+ * counts as pending until its connection is: the shutdown never sees "drained" between. */
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
     if (err != 0) {  /* e.g. the client reset before the accept completed; or we stopped */
@@ -567,23 +581,25 @@ static void on_accept_completed(io_op *op, DWORD err)
     } else {
         start_connection(a);
     }
-    /* Under the lock the shutdown closes the listener with: never post on a closed one. */
-    EnterCriticalSection(&open_conns.lock);
+    /* Under the lock the shutdown cancels the pool with: nothing posted after it. */
+    EnterCriticalSection(&server.pool_lock);
+    a->op.posted = 0;
+    op_dequeued(&op->check, bytes, err);
     if (!open_conns.stopping)
-        post_accept(a);  /* if it fails, the sweep posts it again */
-    LeaveCriticalSection(&open_conns.lock);
+        post_accept(a);  /* if it fails, main posts it again */
+    LeaveCriticalSection(&server.pool_lock);
     check_drained();
 }
 
-/* main, at each sweep: post again the accepts whose post failed (no socket, say). */
-static void refill_accept_pool(void)
+/* main, every second or so: post again the accepts whose post failed (no socket, say). */
+static void refill_accept_pool(int count)
 {
     int i;
-    EnterCriticalSection(&open_conns.lock);
-    for (i = 0; i < opt.accepts && !open_conns.stopping; i++)
+    EnterCriticalSection(&server.pool_lock);
+    for (i = 0; i < count && !open_conns.stopping; i++)
         if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
-    LeaveCriticalSection(&open_conns.lock);
+    LeaveCriticalSection(&server.pool_lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
@@ -592,6 +608,7 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
     int i;
     server.listener = listener;
     server.port = port;
+    InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
         || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
@@ -614,13 +631,14 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* -t 1..256 */
 
 /* Each console event for what it is, on a thread of its own. Ctrl+C or Ctrl+Break starts
- * the shutdown, a second one skips the drain; so does a console close or a system shutdown
- * (Windows ends the process ~5 s after). A logoff is any user's (services get it): not ours. */
+ * the shutdown, a second one skips the drain; so does a console close (Windows ends the
+ * process 5 s after: HandlerRoutine's SPI_GETHUNGAPPTIMEOUT). A logoff or a system
+ * shutdown reaches services only: not ours. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    BOOL ending = event == CTRL_CLOSE_EVENT || event == CTRL_SHUTDOWN_EVENT;
-    if (event == CTRL_LOGOFF_EVENT)
+    BOOL ending = event == CTRL_CLOSE_EVENT;
+    if (event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT)
         return FALSE;
     if (InterlockedIncrement(&count) > 1 || ending)
         SetEvent(hurry_requested);
@@ -632,17 +650,21 @@ static BOOL WINAPI on_console_event(DWORD event)
 
 /* main's sweep, a few times a second, ends a connection that makes no progress: idle too
  * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
- * a send the peer does not read, a FIN that never comes, abort. A paused read resumes. */
+ * a send the peer does not read, abort; lingering, a peer silent for --linger-ms (or
+ * lingering 6 times that), close: our FIN is out and nothing is unread, so the close is
+ * graceful (a zero-byte read pending does not reset a socket shut down for sending) and
+ * what the kernel still holds for a slow reader reaches it. A paused read resumes. */
 static void sweep(conn *c, const char *unused)
 {
-    ULONGLONG quiet = GetTickCount64() - c->last_progress;
+    ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
     (void)unused;
     ledger_note_conn(c->id, state_names[c->state], c->recv_op.posted, c->send_op.posted,
                      c->send_queue.len + c->send_op.data.len);  /* for /stats "conns" */
     if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
         conn_abort(c, "the send made no progress for --send-ms");
-    else if (c->state == CONN_LINGERING && quiet > LINGER_MS)
-        conn_abort(c, "no FIN within LINGER_MS of ours");
+    else if (c->state == CONN_LINGERING && (quiet > (ULONGLONG)opt.linger_ms
+             || now - c->state_since > 6 * (ULONGLONG)opt.linger_ms))
+        close_socket(c, "no FIN: the peer silent for --linger-ms, or 6 times that");
     else if (c->state == CONN_OPEN && !c->send_op.posted && quiet > (ULONGLONG)opt.idle_ms)
         conn_finish(c, "idle for --idle-ms");
     else
@@ -654,19 +676,27 @@ static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     LONG64 accepts_failed = ledger_read(&the_ledger.failed[OP_ACCEPT]);
-    ULONGLONG deadline;
+    ULONGLONG now, deadline = GetTickCount64() + (ULONGLONG)opt.drain_ms;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
-    /* 1. No new connections: the pending AcceptEx requests complete with an error. */
-    EnterCriticalSection(&open_conns.lock);
+    /* 1. No new connections: the pending AcceptEx requests complete with an error. The
+     * listener stays open until the workers are gone: one may be reading it (in
+     * SO_UPDATE_ACCEPT_CONTEXT), and a handle is never closed under a call using it. */
+    EnterCriticalSection(&server.pool_lock);
     open_conns.stopping = 1;
-    closesocket(server.listener);
-    LeaveCriticalSection(&open_conns.lock);
+    CancelIoEx((HANDLE)server.listener, NULL);
+    LeaveCriticalSection(&server.pool_lock);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
-     * sent (a handler at work sees `stopping` when it is done)... */
-    for_each_open(conn_finish, "shutting down");
-    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)opt.drain_ms) != WAIT_OBJECT_0) {
+     * sent (a handler at work sees `stopping` when it is done), and one a worker held
+     * during a pass (TryEnter) at a later pass, until each has been finished once... */
+    while (for_each_open(conn_finish, "shutting down") > 0
+           && WaitForMultipleObjects(2, drained_or_hurry, FALSE, 10) == WAIT_TIMEOUT
+           && GetTickCount64() < deadline)
+        continue;
+    now = GetTickCount64();
+    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE,
+                               (DWORD)(now < deadline ? deadline - now : 0)) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is aborted, again until nothing is
          * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
         log_event(0, "drain over: aborting what is left");
@@ -690,6 +720,8 @@ static int shut_down(HANDLE port, int count)
         WaitForSingleObject(workers[i], INFINITE);
         CloseHandle(workers[i]);
     }
+    closesocket(server.listener);
+    DeleteCriticalSection(&server.pool_lock);
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
@@ -704,7 +736,8 @@ int main(int argc, char **argv)
     HANDLE port;
     int i;
 
-    options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
+    options_parse(argc, argv,
+                  TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN | TAKES_LINGER, &opt);
     net_start();
     app_init(&STAGE);
     listener = net_listen(&opt, STAGE.name);
@@ -715,7 +748,10 @@ int main(int argc, char **argv)
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     shutdown_done = CreateEventW(NULL, TRUE, FALSE, NULL);
+    /* NULL, FALSE first: a process started in a new process group (or by a parent
+     * that ignores Ctrl+C) starts with Ctrl+C disabled. */
     if (!open_conns.drained || !stop_requested || !hurry_requested || !shutdown_done
+        || !SetConsoleCtrlHandler(NULL, FALSE)
         || !SetConsoleCtrlHandler(on_console_event, TRUE)) {
         log_error(0, GetLastError(), "setting up the shutdown failed");
         return 1;
@@ -737,11 +773,11 @@ int main(int argc, char **argv)
     if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;  /* until Ctrl+C, the sweep */
+    i = min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1;  /* sweep period */
     while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
         for_each_open(sweep, NULL);
         ledger_conns_done();
-        refill_accept_pool();
+        refill_accept_pool(opt.accepts);
     }
     i = shut_down(port, opt.threads);
     SetEvent(shutdown_done);  /* a console close may now end the process */
