@@ -1,13 +1,9 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
- *
- * Ctrl+C: stop accepting, finish every connection (idle ones at once, busy ones once
- * their answers are sent) for up to --drain-ms (a second Ctrl+C or a console close cuts
- * that short), abort the rest, wait until nothing is pending, a quit packet per worker,
- * free, print the final ledger (all zero), exit 0. Until then main sweeps the open
- * connections: idle too long, finish; a send the peer does not read or a FIN that never
- * comes, abort. --budget-mb bounds all buffers: over it, 503 (a body's, at its header).
- * Threads: the workers, main (the sweep, then the shutdown), the console handler. Locks:
- * a connection's, then the list's (or TryEnter under the list's). Freed by the last ref. */
+ * Ctrl+C: stop accepting, finish every connection for up to --drain-ms, abort the rest,
+ * wait until nothing is pending, free, print the final ledger (all zero), exit 0. Until
+ * then main sweeps: idle too long, finish; a send not read, abort; a silent linger, close.
+ * --budget-mb bounds all buffers (over it, 503). Locks: a connection's, then the list's
+ * (or TryEnter under the list's); the pool's alone. Freed by the last reference. */
 
 /*** stage ***/
 
@@ -129,7 +125,7 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
-    ledger_unreserve(c->reserved);
+    ledger_unreserve(&c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -160,13 +156,11 @@ static void conn_release(conn *c)
 }
 
 /* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
- * never wait behind one), under its lock: TryEnter never waits, so it may be taken
- * under the list's. The reference keeps c alive if fn closes it. Returns how many it
- * skipped: their turn comes at the next call. */
-static int for_each_open(void (*fn)(conn *c, const char *why), const char *why)
+ * never wait behind one: it comes again), under its lock: TryEnter never waits, so it
+ * may be taken under the list's. The reference keeps c alive if fn closes it. */
+static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 {
     conn *c, *next;
-    int skipped = 0;
     EnterCriticalSection(&open_conns.lock);
     for (c = open_conns.head.next; c != &open_conns.head; c = next) {
         next = c->next;  /* fn may take c out of the list */
@@ -175,15 +169,13 @@ static int for_each_open(void (*fn)(conn *c, const char *why), const char *why)
             fn(c, why);
             LeaveCriticalSection(&c->lock);
             conn_release(c);
-        } else {
-            skipped++;
         }
     }
     LeaveCriticalSection(&open_conns.lock);
-    return skipped;
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -279,8 +271,9 @@ static DWORD read_available(conn *c)
         }
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
-        /* A byte received is progress: a slow upload is not an idle client. */
-        c->last_progress = GetTickCount64();
+        /* A body's byte is progress, and a linger's; a header's (a slowloris) is not. */
+        if (c->reserved > 0 || c->state == CONN_LINGERING)
+            c->last_progress = GetTickCount64();
         log_op(c->id, "recv took %d bytes", got);
         if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
@@ -305,8 +298,6 @@ static void read_more(conn *c)
         post_recv(c);
 }
 
-static void conn_finish(conn *c, const char *why);  /* closing, below */
-
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
 static void serve_requests(conn *c)
@@ -320,8 +311,7 @@ static void serve_requests(conn *c)
             break;  /* the rest is on its way */
         end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
                   ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
-        ledger_unreserve(c->reserved);  /* answered: the body and its echo are counted now */
-        c->reserved = 0;
+        ledger_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end == RESPONSE_FAILED)
             conn_abort(c, "no room for a response");
@@ -356,7 +346,7 @@ static void close_socket(conn *c, const char *why)
 
 /* abort: the end by a reset (a failed operation, a peer that will not stop sending):
  * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
- * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+ * knows its answer is not whole. (A read pending resets too, unless our FIN is out.) */
 static void conn_abort(conn *c, const char *why)
 {
     static const struct linger reset = {1, 0};
@@ -369,18 +359,15 @@ static void conn_abort(conn *c, const char *why)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
- * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
- * with bytes unread would reset the connection and could destroy the answer before the
- * client has read it. Each send completion comes back here while FINISHING. */
+ * FIN, idle, shutdown). No new request is answered, no body awaited; what is queued is
+ * sent, then our FIN; with the peer's FIN in, close; else LINGERING: discard until it
+ * comes (a close with bytes unread resets, losing the answer). Each send comes back here. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
-        /* What came after the last request is not answered, nor its body awaited. */
         buffer_consume(&c->in, c->in.len);
-        ledger_unreserve(c->reserved);
-        c->reserved = 0;
+        ledger_unreserve(&c->reserved);
     }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
@@ -561,16 +548,13 @@ static void start_connection(accept_op *a)
         c->next->prev = c;
         c->prev->next = c;
         LeaveCriticalSection(&open_conns.lock);
-        if (open_conns.stopping)  /* published after the shutdown's pass: finish it here */
-            conn_finish(c, "shutting down");
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
 }
 
-/* Every accept completion, success or failure, posts the next (the pool never drains),
- * until the shutdown cancels the pool: then they all fail, as expected. The accept
- * counts as pending until its connection is: the shutdown never sees "drained" between. */
+/* Every accept completion, success or failure, posts the next: the pool never drains,
+ * until the shutdown cancels it. Pending until its connection is: never "drained" between. */
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
@@ -630,30 +614,25 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 
 static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* -t 1..256 */
 
-/* Each console event for what it is, on a thread of its own. Ctrl+C or Ctrl+Break starts
- * the shutdown, a second one skips the drain; so does a console close (Windows ends the
- * process 5 s after: HandlerRoutine's SPI_GETHUNGAPPTIMEOUT). A logoff or a system
- * shutdown reaches services only: not ours. */
+/* Each console event on a thread of its own. Ctrl+C or Ctrl+Break starts the shutdown, a
+ * second one skips the drain; so does a console close (the process ends 5 s after it:
+ * SPI_GETHUNGAPPTIMEOUT). A logoff or a system shutdown reaches services only. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    BOOL ending = event == CTRL_CLOSE_EVENT;
     if (event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT)
         return FALSE;
-    if (InterlockedIncrement(&count) > 1 || ending)
+    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (ending)  /* the process ends when this returns: let the shutdown end first, bounded */
+    if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns: let the shutdown end first, bounded */
         WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
 
 /* main's sweep, a few times a second, ends a connection that makes no progress: idle too
  * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
- * a send the peer does not read, abort; lingering, a peer silent for --linger-ms (or
- * lingering 6 times that), close: our FIN is out and nothing is unread, so the close is
- * graceful (a zero-byte read pending does not reset a socket shut down for sending) and
- * what the kernel still holds for a slow reader reaches it. A paused read resumes. */
+ * a send not read, abort; a silent linger, a graceful close. A paused read resumes. */
 static void sweep(conn *c, const char *unused)
 {
     ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
@@ -676,27 +655,26 @@ static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     LONG64 accepts_failed = ledger_read(&the_ledger.failed[OP_ACCEPT]);
-    ULONGLONG now, deadline = GetTickCount64() + (ULONGLONG)opt.drain_ms;
+    ULONGLONG deadline = GetTickCount64() + (ULONGLONG)opt.drain_ms;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
-    /* 1. No new connections: the pending AcceptEx requests complete with an error. The
-     * listener stays open until the workers are gone: one may be reading it (in
-     * SO_UPDATE_ACCEPT_CONTEXT), and a handle is never closed under a call using it. */
+    /* 1. No new connections: the pool cancelled, the listener closed once no accept is
+     * pending (one is until its connection has read the listener's properties). */
     EnterCriticalSection(&server.pool_lock);
     open_conns.stopping = 1;
     CancelIoEx((HANDLE)server.listener, NULL);
     LeaveCriticalSection(&server.pool_lock);
+    while (ledger_pending(OP_ACCEPT) > 0 && GetTickCount64() < deadline)
+        Sleep(10);
+    closesocket(server.listener);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
-     * sent (a handler at work sees `stopping` when it is done), and one a worker held
-     * during a pass (TryEnter) at a later pass, until each has been finished once... */
-    while (for_each_open(conn_finish, "shutting down") > 0
-           && WaitForMultipleObjects(2, drained_or_hurry, FALSE, 10) == WAIT_TIMEOUT
-           && GetTickCount64() < deadline)
-        continue;
-    now = GetTickCount64();
-    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE,
-                               (DWORD)(now < deadline ? deadline - now : 0)) != WAIT_OBJECT_0) {
+     * sent, one a worker held during a pass (TryEnter) at the next pass... */
+    do
+        for_each_open(conn_finish, "shutting down");
+    while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
+           && GetTickCount64() < deadline);
+    if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is aborted, again until nothing is
          * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
         log_event(0, "drain over: aborting what is left");
@@ -720,8 +698,6 @@ static int shut_down(HANDLE port, int count)
         WaitForSingleObject(workers[i], INFINITE);
         CloseHandle(workers[i]);
     }
-    closesocket(server.listener);
-    DeleteCriticalSection(&server.pool_lock);
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
@@ -736,8 +712,7 @@ int main(int argc, char **argv)
     HANDLE port;
     int i;
 
-    options_parse(argc, argv,
-                  TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN | TAKES_LINGER, &opt);
+    options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
     app_init(&STAGE);
     listener = net_listen(&opt, STAGE.name);
@@ -748,8 +723,7 @@ int main(int argc, char **argv)
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     shutdown_done = CreateEventW(NULL, TRUE, FALSE, NULL);
-    /* NULL, FALSE first: a process started in a new process group (or by a parent
-     * that ignores Ctrl+C) starts with Ctrl+C disabled. */
+    /* Ctrl+C enabled first: a new process group, or a parent ignoring it, disables it. */
     if (!open_conns.drained || !stop_requested || !hurry_requested || !shutdown_done
         || !SetConsoleCtrlHandler(NULL, FALSE)
         || !SetConsoleCtrlHandler(on_console_event, TRUE)) {

@@ -59,10 +59,11 @@ int ledger_reserve(LONG64 bytes)
     }
 }
 
-void ledger_unreserve(LONG64 bytes)
+void ledger_unreserve(LONG64 *reserved)
 {
     if (ledger_read(&the_ledger.buffer_budget) > 0)
-        ledger_add(&the_ledger.reserved, -bytes);
+        ledger_add(&the_ledger.reserved, -*reserved);
+    *reserved = 0;
 }
 
 static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};

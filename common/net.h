@@ -28,8 +28,8 @@ typedef struct options {
 /* Which options a stage takes beyond -p -b -v -q. */
 #define TAKES_THREADS  1u
 #define TAKES_ACCEPTS  2u
-#define TAKES_SHUTDOWN 4u
 #define TAKES_LINGER   8u
+#define TAKES_SHUTDOWN (4u | TAKES_LINGER)
 
 /* Parse argv; prints usage and exits 2 on a bad argument, exits 0 on -h. */
 void   options_parse(int argc, char **argv, unsigned takes, options *opt);
