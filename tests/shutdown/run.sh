@@ -61,8 +61,8 @@
 #                         for /big?bytes=262144 and ten GET / behind it (keep-alive) and
 #                         reads nothing until /stats no longer counts its connection (30 s
 #                         at most): then every answer comes whole, then an EOF (no reset)
-#   slow-upload           --idle-ms 1000: POST /echo of 20000 bytes in 10 pieces 400 ms
-#                         apart is answered whole (a received byte is progress)
+#   slow-upload           --idle-ms 2000: POST /echo of 20000 bytes in 10 pieces 400 ms
+#                         apart is answered whole (a body's received byte is progress)
 #   trickle-linger        (01) --linger-ms 1000: A reads its Connection: close answer, then
 #                         sends a byte every 300 ms for 20 s, never its FIN; B, connected
 #                         meanwhile, is answered within 15 s, and A is let go before then
@@ -644,8 +644,11 @@ t_slow_window() {
     pid=$BG_PID
     if ! wait_for "$out" '^(SENT|WINDOW|CONNECT)' 10000 || ! grep -q '^SENT' "$out"; then
         reason="the requests were not sent: $(tr '\n' ' ' <"$out")"
+    elif ! wait_for "$(server_log "$STAGE")" '#[0-9]+ GET /big -> 200' 10000; then
+        reason="the server did not answer GET /big within 10 s"
     else
-        # done with it: /stats counts only the probe's own connection
+        # done with it (its /big is under way, so it was counted): /stats counts only
+        # the probe's own connection
         t0=$(now_ms) end=$(($(now_ms) + 30000))
         until live=$(stats_num "$(stats_now)" live_connections); [ "${live:-9}" -le 1 ]; do
             [ "$(now_ms)" -lt "$end" ] || break
@@ -666,12 +669,12 @@ t_slow_window() {
     result $test "${reason:-$LEDGER_PROBLEM}" "${waited:+$waited; }$(grep -o 'answers=.*' "$out")"
 }
 
-# --idle-ms 1000 and a POST /echo of 20000 bytes sent in 10 pieces 400 ms apart (3.6 s
-# in all, a piece well within every --idle-ms): the bytes coming in are progress, so it
-# is answered whole, not finished mid-request.
+# --idle-ms 2000 and a POST /echo of 20000 bytes sent in 10 pieces 400 ms apart (3.6 s
+# in all, a piece well within every --idle-ms, whatever the load): the body's bytes
+# coming in are progress, so it is answered whole, not finished mid-request.
 t_slow_upload() {
     local test=slow-upload out=$tmp/upload.out reason=''
-    start "$STAGE" $test --idle-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    start "$STAGE" $test --idle-ms 2000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
     BG_OUT=$out bg "$CLIENT" -p "$SERVER_PORT" -t 30000 upload --bytes 20000 --count 10 --interval 400
     wait_for "$out" '^(UPLOAD|TIMEOUT|CONNECT)' 35000
     end_bg "$BG_PID"
