@@ -21,8 +21,7 @@
 
 #define READ_SIZE  4096   /* bytes asked of one recv */
 #define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
-#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
-#define LINGER_MS  5000   /* ...and wait at most this long for the peer's FIN */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 static const stage_info STAGE = {
     "01-blocking",
@@ -140,44 +139,53 @@ static response_end serve_requests(conn *c)
  * still be sending: pipelined requests, the rest of a body we refused. closesocket with
  * bytes unread makes TCP send a reset, and a reset can destroy the response before the
  * client has read it. So close as nginx does (lingering close): our FIN after the last
- * byte, then read and discard until the client's FIN, an error, LINGER_BYTES or LINGER_MS
- * (this thread serves nobody else meanwhile: a client that never closes must not hold it). */
-static void linger_close(conn *c)
+ * byte, then read and discard until the client's FIN, an error or LINGER_BYTES, for as
+ * long as the client is not silent --linger-ms, and 6 x --linger-ms at most in all (this
+ * thread serves nobody else meanwhile: a client that never closes must not hold it). */
+static void linger_close(conn *c, int linger_ms)
 {
     char sink[READ_SIZE];
-    DWORD timeout = LINGER_MS;
+    ULONGLONG now = GetTickCount64(), deadline = now + 6 * (ULONGLONG)linger_ms;
+    DWORD timeout;
     long discarded = 0;
-    int n = 0;
-    if (shutdown(c->sock, SD_SEND) != 0
-        || setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout, sizeof timeout) != 0) {
+    int n = 1;
+    if (shutdown(c->sock, SD_SEND) != 0) {
         log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
         return;
     }
     log_event(c->id, "all sent: FIN sent, discarding until the peer's FIN");
-    while (discarded <= LINGER_BYTES && (n = recv(c->sock, sink, sizeof sink, 0)) > 0)
-        discarded += n;
+    /* SO_RCVTIMEO bounds one recv: the deadline, checked between them, bounds them all. */
+    while (n > 0 && discarded <= LINGER_BYTES && now < deadline) {
+        timeout = (DWORD)min(deadline - now, (ULONGLONG)linger_ms);
+        if (setsockopt(c->sock, SOL_SOCKET, SO_RCVTIMEO, (const char *)&timeout,
+                       sizeof timeout) != 0)
+            break;
+        n = recv(c->sock, sink, sizeof sink, 0);
+        discarded += n > 0 ? n : 0;
+        now = GetTickCount64();
+    }
     if (n > 0)
         log_event(c->id, "still sending after %ld bytes discarded: closing anyway", discarded);
     else if (n < 0 && WSAGetLastError() == WSAETIMEDOUT)
-        log_event(c->id, "no FIN within %d ms: closing anyway", LINGER_MS);
+        log_event(c->id, "no FIN within --linger-ms: closing anyway");
 }
 
 /*** serving ***/
 
 /* The whole life of one connection, on main's thread: nobody else is served meanwhile. */
-static void serve_connection(conn *c)
+static void serve_connection(conn *c, int linger_ms)
 {
     response_end end = RESPONSE_KEEP_OPEN;
     while (end == RESPONSE_KEEP_OPEN && recv_some(c) > 0)  /* a FIN or an error: close now */
         end = serve_requests(c);
     if (end == RESPONSE_LAST)
-        linger_close(c);
+        linger_close(c, linger_ms);
     conn_free(c);
 }
 
 /*** accepting ***/
 
-static void accept_loop(SOCKET listener)
+static void accept_loop(SOCKET listener, int linger_ms)
 {
     long next_id = 1;
     for (;;) {
@@ -195,7 +203,7 @@ static void accept_loop(SOCKET listener)
             continue;
         }
         log_event(c->id, "accepted");
-        serve_connection(c);
+        serve_connection(c, linger_ms);
     }
 }
 
@@ -206,10 +214,10 @@ int main(int argc, char **argv)
     options opt;
     SOCKET listener;
 
-    options_parse(argc, argv, 0, &opt);
+    options_parse(argc, argv, TAKES_LINGER, &opt);
     net_start();
     app_init(&STAGE);
     listener = net_listen(&opt, STAGE.name);
-    accept_loop(listener);
+    accept_loop(listener, opt.linger_ms);
     return 0;
 }

@@ -121,6 +121,7 @@ static void set_state(conn *c, conn_state next, const char *why)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -202,8 +203,6 @@ static void read_more(conn *c)
         && !(c->state == CONN_OPEN && holding_back(c)))
         post_recv(c);
 }
-
-static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */

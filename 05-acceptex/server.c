@@ -24,7 +24,7 @@
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
+#define REFILL_MS    1000         /* main posts again the accepts whose post failed */
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
@@ -138,6 +138,7 @@ static void conn_release(conn *c)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -248,8 +249,6 @@ static void read_more(conn *c)
         && !(c->state == CONN_OPEN && holding_back(c)))
         post_recv(c);
 }
-
-static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
@@ -367,7 +366,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
     read_more(c);
 }
 
-static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
 
 static DWORD WINAPI worker(LPVOID port)
 {
@@ -386,11 +385,11 @@ static DWORD WINAPI worker(LPVOID port)
         }
         /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
-        op_dequeued(&op->check, bytes, err);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
-            on_accept_completed(op, err);
+            on_accept_completed(op, bytes, err);
             continue;
         }
+        op_dequeued(&op->check, bytes, err);
         c = op->conn;  /* alive: this operation's reference is still held */
         EnterCriticalSection(&c->lock);
         on_completed(op, bytes, err);
@@ -414,34 +413,35 @@ static struct {
     LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
+    CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
     accept_op *pool;
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. AcceptEx can fail at once with
- * WSAECONNRESET (a client connected and reset before it was accepted): then it is tried
- * again, with a fresh socket. TRUE posted, FALSE not (no completion comes). */
+ * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
+ * a client reset before it was accepted; no socket left) closes its socket (its state is
+ * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
 static BOOL post_accept(accept_op *a)
 {
-    DWORD unused, err = WSAECONNRESET;
-    int tries;
-    for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
-        a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                             WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-        if (a->sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-            return FALSE;
-        }
-        ZeroMemory(&a->op.ov, sizeof a->op.ov);
-        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
-        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                             &unused, &a->op.ov)
-            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return TRUE;
-        op_post_failed(&a->op.check, err);
-        closesocket(a->sock);
+    DWORD unused, err;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (a->sock == INVALID_SOCKET) {
+        log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
+        return FALSE;
     }
+    ZeroMemory(&a->op.ov, sizeof a->op.ov);
+    /* Before the call: its completion may run, and post again, before it returns. */
+    a->op.posted = 1;
+    op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+    if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                         &unused, &a->op.ov)
+        || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+        return TRUE;
+    a->op.posted = 0;
+    op_post_failed(&a->op.check, err);
+    closesocket(a->sock);
     return FALSE;
 }
 
@@ -479,7 +479,7 @@ static void start_connection(accept_op *a)
 }
 
 /* Every accept completion, success or failure, posts the next: the pool never drains. */
-static void on_accept_completed(io_op *op, DWORD err)
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
     if (err != 0) {  /* e.g. the client reset before the accept completed */
@@ -488,8 +488,22 @@ static void on_accept_completed(io_op *op, DWORD err)
     } else {
         start_connection(a);
     }
-    if (!post_accept(a))
-        log_event(0, "the accept pool is one request short");
+    EnterCriticalSection(&server.pool_lock);
+    a->op.posted = 0;
+    op_dequeued(&op->check, bytes, err);
+    post_accept(a);  /* if it fails, main posts it again */
+    LeaveCriticalSection(&server.pool_lock);
+}
+
+/* main, every second or so: post again the accepts whose post failed (no socket, say). */
+static void refill_accept_pool(int count)
+{
+    int i;
+    EnterCriticalSection(&server.pool_lock);
+    for (i = 0; i < count; i++)
+        if (!server.pool[i].op.posted)
+            post_accept(&server.pool[i]);
+    LeaveCriticalSection(&server.pool_lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
@@ -498,6 +512,7 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
     int i;
     server.listener = listener;
     server.port = port;
+    InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
         || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
@@ -546,6 +561,8 @@ int main(int argc, char **argv)
     if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    Sleep(INFINITE);  /* the workers do everything now; 06 waits here for Ctrl+C */
-    return 0;
+    for (;;) {  /* the workers do the rest; 06 waits here for Ctrl+C */
+        Sleep(REFILL_MS);
+        refill_accept_pool(opt.accepts);
+    }
 }

@@ -1,13 +1,9 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
- *
- * Ctrl+C: stop accepting, finish every connection (idle ones at once, busy ones once
- * their answers are sent) for up to --drain-ms (a second Ctrl+C or a console close cuts
- * that short), abort the rest, wait until nothing is pending, a quit packet per worker,
- * free, print the final ledger (all zero), exit 0. Until then main sweeps the open
- * connections: idle too long, finish; a send the peer does not read or a FIN that never
- * comes, abort. --budget-mb bounds all buffers: over it, 503 (a body's, at its header).
- * Threads: the workers, main (the sweep, then the shutdown), the console handler. Locks:
- * a connection's, then the list's (or TryEnter under the list's). Freed by the last ref. */
+ * Ctrl+C: stop accepting, finish every connection for up to --drain-ms, abort the rest,
+ * wait until nothing is pending, free, print the final ledger (all zero), exit 0. Until
+ * then main sweeps: idle too long, finish; a send not read, abort; a silent linger, close.
+ * --budget-mb bounds all buffers (over it, 503). Locks: a connection's, then the list's
+ * (or TryEnter under the list's); the pool's alone. Freed by the last reference. */
 
 /*** stage ***/
 
@@ -24,12 +20,10 @@
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define ACCEPT_TRIES 8            /* AcceptEx failing at once with WSAECONNRESET: try again */
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
-#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much... */
-#define LINGER_MS    30000        /* ...and this long for its FIN: the client may still be reading */
-#define CANCEL_MS    3000         /* the shutdown's cancel: Windows ends a closing console at 5 s */
+#define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
+#define CANCEL_MS    3000         /* the cancel's wait: a closing console ends at 5 s */
 
 static const stage_info STAGE = {
     "06-shutdown",
@@ -76,7 +70,8 @@ typedef struct conn {
     buffer     send_queue;   /* responses waiting for the send in flight to finish */
     http_body  body;         /* the rest of a /big body, produced as the queue drains */
     LONG64     reserved;     /* of the budget, for the body of the request on its way */
-    ULONGLONG  last_progress;/* GetTickCount64() at a change of state, a send posted or done */
+    ULONGLONG  last_progress;/* GetTickCount64() at a change of state, bytes moved */
+    ULONGLONG  state_since;  /* GetTickCount64() at the last change of state */
     struct conn *prev, *next;/* in open_conns once started, until CLOSED */
 } conn;
 
@@ -129,7 +124,7 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
-    ledger_unreserve(c->reserved);
+    ledger_unreserve(&c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -144,7 +139,7 @@ static void set_state(conn *c, conn_state next, const char *why)
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
     c->state = next;
-    c->last_progress = GetTickCount64();
+    c->last_progress = c->state_since = GetTickCount64();
 }
 
 /* A reference for an operation about to be posted, or for a thread about to work on c
@@ -160,8 +155,8 @@ static void conn_release(conn *c)
 }
 
 /* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
- * never wait behind one; it sees `stopping` itself), under its lock: TryEnter never waits,
- * so it may be taken under the list's. The reference keeps c alive if fn closes it. */
+ * never wait behind one: it comes again), under its lock: TryEnter never waits, so it
+ * may be taken under the list's. The reference keeps c alive if fn closes it. */
 static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 {
     conn *c, *next;
@@ -179,6 +174,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* closing, below */
 
 /*** sending ***/
 
@@ -274,6 +270,9 @@ static DWORD read_available(conn *c)
         }
         buffer_commit(&c->in, (size_t)got);
         ledger_add(&the_ledger.bytes_in, got);
+        /* A body's byte is progress, and a linger's; a header's (a slowloris) is not. */
+        if (c->reserved > 0 || c->state == CONN_LINGERING)
+            c->last_progress = GetTickCount64();
         log_op(c->id, "recv took %d bytes", got);
         if (got < READ_SIZE || reading_paused(c))
             return 0;  /* empty, or over the budget: the rest waits in TCP */
@@ -298,8 +297,6 @@ static void read_more(conn *c)
         post_recv(c);
 }
 
-static void conn_finish(conn *c, const char *why);  /* closing, below */
-
 /* Answer the whole requests at the front of the work buffer, in order, into the send
  * queue, and start sending. A request that arrived in pieces waits for the rest. */
 static void serve_requests(conn *c)
@@ -313,8 +310,7 @@ static void serve_requests(conn *c)
             break;  /* the rest is on its way */
         end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
                   ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
-        ledger_unreserve(c->reserved);  /* answered: the body and its echo are counted now */
-        c->reserved = 0;
+        ledger_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end == RESPONSE_FAILED)
             conn_abort(c, "no room for a response");
@@ -349,7 +345,7 @@ static void close_socket(conn *c, const char *why)
 
 /* abort: the end by a reset (a failed operation, a peer that will not stop sending):
  * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
- * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+ * knows its answer is not whole. (A read pending resets too, unless our FIN is out.) */
 static void conn_abort(conn *c, const char *why)
 {
     static const struct linger reset = {1, 0};
@@ -362,15 +358,15 @@ static void conn_abort(conn *c, const char *why)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
- * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
- * with bytes unread would reset the connection and could destroy the answer before the
- * client has read it. Each send completion comes back here while FINISHING. */
+ * FIN, idle, shutdown). No new request is answered, no body awaited; what is queued is
+ * sent, then our FIN; with the peer's FIN in, close; else LINGERING: discard until it
+ * comes (a close with bytes unread resets, losing the answer). Each send comes back here. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
-        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
+        buffer_consume(&c->in, c->in.len);
+        ledger_unreserve(&c->reserved);
     }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
@@ -431,7 +427,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
     read_more(c);
 }
 
-static void on_accept_completed(io_op *op, DWORD err);  /* accepting, below */
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
 
 static DWORD WINAPI worker(LPVOID port)
 {
@@ -451,11 +447,11 @@ static DWORD WINAPI worker(LPVOID port)
         }
         /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
-        op_dequeued(&op->check, bytes, err);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
-            on_accept_completed(op, err);
+            on_accept_completed(op, bytes, err);
             continue;
         }
+        op_dequeued(&op->check, bytes, err);
         c = op->conn;  /* alive: this operation's reference is still held */
         EnterCriticalSection(&c->lock);
         on_completed(op, bytes, err);
@@ -479,35 +475,35 @@ static struct {
     LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
+    CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
     accept_op *pool;
 } server;
 
 /* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
  * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. AcceptEx can fail at once with
- * WSAECONNRESET (a client connected and reset before it was accepted): then it is tried
- * again, with a fresh socket. TRUE posted, FALSE not (no completion comes). */
+ * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
+ * a client reset before it was accepted; no socket left) closes its socket (its state is
+ * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
 static BOOL post_accept(accept_op *a)
 {
-    DWORD unused, err = WSAECONNRESET;
-    int tries;
-    a->op.posted = 0;
-    for (tries = 0; err == WSAECONNRESET && tries < ACCEPT_TRIES; tries++) {
-        a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
-                             WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
-        if (a->sock == INVALID_SOCKET) {
-            log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
-            return FALSE;
-        }
-        ZeroMemory(&a->op.ov, sizeof a->op.ov);
-        op_posted(&a->op.check, OP_ACCEPT, 0, 0);
-        if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
-                             &unused, &a->op.ov)
-            || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
-            return a->op.posted = TRUE;
-        op_post_failed(&a->op.check, err);
-        closesocket(a->sock);
+    DWORD unused, err;
+    a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
+                         WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
+    if (a->sock == INVALID_SOCKET) {
+        log_error(0, (DWORD)WSAGetLastError(), "WSASocket failed");
+        return FALSE;
     }
+    ZeroMemory(&a->op.ov, sizeof a->op.ov);
+    /* Before the call: its completion may run, and post again, before it returns. */
+    a->op.posted = 1;
+    op_posted(&a->op.check, OP_ACCEPT, 0, 0);
+    if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
+                         &unused, &a->op.ov)
+        || (err = (DWORD)WSAGetLastError()) == ERROR_IO_PENDING)
+        return TRUE;
+    a->op.posted = 0;
+    op_post_failed(&a->op.check, err);
+    closesocket(a->sock);
     return FALSE;
 }
 
@@ -548,16 +544,14 @@ static void start_connection(accept_op *a)
         c->next->prev = c;
         c->prev->next = c;
         LeaveCriticalSection(&open_conns.lock);
-        if (open_conns.stopping)  /* published after the shutdown's pass: finish it here */
-            conn_finish(c, "shutting down");
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
 }
 
-/* Every accept completion, success or failure, posts the next (the pool never drains),
- * until the shutdown closes the listener: then they all fail, as expected. */
-static void on_accept_completed(io_op *op, DWORD err)
+/* Every accept completion, success or failure, posts the next: the pool never drains,
+ * until the shutdown cancels it. Pending until its connection is: never "drained" between. */
+static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
 {
     accept_op *a = CONTAINING_RECORD(op, accept_op, op);
     if (err != 0) {  /* e.g. the client reset before the accept completed; or we stopped */
@@ -567,23 +561,25 @@ static void on_accept_completed(io_op *op, DWORD err)
     } else {
         start_connection(a);
     }
-    /* Under the lock the shutdown closes the listener with: never post on a closed one. */
-    EnterCriticalSection(&open_conns.lock);
+    /* Under the lock the shutdown cancels the pool with: nothing posted after it. */
+    EnterCriticalSection(&server.pool_lock);
+    a->op.posted = 0;
+    op_dequeued(&op->check, bytes, err);
     if (!open_conns.stopping)
-        post_accept(a);  /* if it fails, the sweep posts it again */
-    LeaveCriticalSection(&open_conns.lock);
+        post_accept(a);  /* if it fails, main posts it again */
+    LeaveCriticalSection(&server.pool_lock);
     check_drained();
 }
 
-/* main, at each sweep: post again the accepts whose post failed (no socket, say). */
-static void refill_accept_pool(void)
+/* main, every second or so: post again the accepts whose post failed (no socket, say). */
+static void refill_accept_pool(int count)
 {
     int i;
-    EnterCriticalSection(&open_conns.lock);
-    for (i = 0; i < opt.accepts && !open_conns.stopping; i++)
+    EnterCriticalSection(&server.pool_lock);
+    for (i = 0; i < count && !open_conns.stopping; i++)
         if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
-    LeaveCriticalSection(&open_conns.lock);
+    LeaveCriticalSection(&server.pool_lock);
 }
 
 /* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
@@ -592,6 +588,7 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
     int i;
     server.listener = listener;
     server.port = port;
+    InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
         || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
@@ -613,36 +610,36 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 
 static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* -t 1..256 */
 
-/* Each console event for what it is, on a thread of its own. Ctrl+C or Ctrl+Break starts
- * the shutdown, a second one skips the drain; so does a console close or a system shutdown
- * (Windows ends the process ~5 s after). A logoff is any user's (services get it): not ours. */
+/* Each console event on a thread of its own. Ctrl+C or Ctrl+Break starts the shutdown, a
+ * second one skips the drain; so does a console close (the process ends 5 s after it:
+ * SPI_GETHUNGAPPTIMEOUT). A logoff or a system shutdown reaches services only. */
 static BOOL WINAPI on_console_event(DWORD event)
 {
     static volatile LONG count;
-    BOOL ending = event == CTRL_CLOSE_EVENT || event == CTRL_SHUTDOWN_EVENT;
-    if (event == CTRL_LOGOFF_EVENT)
+    if (event == CTRL_LOGOFF_EVENT || event == CTRL_SHUTDOWN_EVENT)
         return FALSE;
-    if (InterlockedIncrement(&count) > 1 || ending)
+    if (InterlockedIncrement(&count) > 1 || event == CTRL_CLOSE_EVENT)
         SetEvent(hurry_requested);
     SetEvent(stop_requested);
-    if (ending)  /* the process ends when this returns: let the shutdown end first, bounded */
+    if (event == CTRL_CLOSE_EVENT)  /* the process ends when this returns: let the shutdown end first, bounded */
         WaitForSingleObject(shutdown_done, CANCEL_MS + 1000);
     return TRUE;
 }
 
 /* main's sweep, a few times a second, ends a connection that makes no progress: idle too
  * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
- * a send the peer does not read, a FIN that never comes, abort. A paused read resumes. */
+ * a send not read, abort; a silent linger, a graceful close. A paused read resumes. */
 static void sweep(conn *c, const char *unused)
 {
-    ULONGLONG quiet = GetTickCount64() - c->last_progress;
+    ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
     (void)unused;
     ledger_note_conn(c->id, state_names[c->state], c->recv_op.posted, c->send_op.posted,
                      c->send_queue.len + c->send_op.data.len);  /* for /stats "conns" */
     if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
         conn_abort(c, "the send made no progress for --send-ms");
-    else if (c->state == CONN_LINGERING && quiet > LINGER_MS)
-        conn_abort(c, "no FIN within LINGER_MS of ours");
+    else if (c->state == CONN_LINGERING && (quiet > (ULONGLONG)opt.linger_ms
+             || now - c->state_since > 6 * (ULONGLONG)opt.linger_ms))
+        close_socket(c, "no FIN: the peer silent for --linger-ms, or 6 times that");
     else if (c->state == CONN_OPEN && !c->send_op.posted && quiet > (ULONGLONG)opt.idle_ms)
         conn_finish(c, "idle for --idle-ms");
     else
@@ -654,19 +651,27 @@ static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
     LONG64 accepts_failed = ledger_read(&the_ledger.failed[OP_ACCEPT]);
-    ULONGLONG deadline;
+    ULONGLONG deadline = GetTickCount64() + (ULONGLONG)opt.drain_ms;
     int i;
     log_event(0, "shutting down (Ctrl+C again skips the drain)");
-    /* 1. No new connections: the pending AcceptEx requests complete with an error. */
-    EnterCriticalSection(&open_conns.lock);
+    /* 1. No new connections: the pool cancelled, the listener closed once no accept is
+     * pending (one is until its connection has read the listener's properties). */
+    EnterCriticalSection(&server.pool_lock);
     open_conns.stopping = 1;
+    CancelIoEx((HANDLE)server.listener, NULL);
+    LeaveCriticalSection(&server.pool_lock);
+    while (ledger_pending(OP_ACCEPT) > 0 && GetTickCount64() < deadline
+           && WaitForSingleObject(hurry_requested, 10) == WAIT_TIMEOUT)
+        continue;
     closesocket(server.listener);
-    LeaveCriticalSection(&open_conns.lock);
     check_drained();  /* in case nothing at all was open or pending */
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
-     * sent (a handler at work sees `stopping` when it is done)... */
-    for_each_open(conn_finish, "shutting down");
-    if (WaitForMultipleObjects(2, drained_or_hurry, FALSE, (DWORD)opt.drain_ms) != WAIT_OBJECT_0) {
+     * sent, one a worker held during a pass (TryEnter) at the next pass... */
+    do
+        for_each_open(conn_finish, "shutting down");
+    while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
+           && GetTickCount64() < deadline);
+    if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         /* 3. ...until the deadline: then what is left is aborted, again until nothing is
          * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
         log_event(0, "drain over: aborting what is left");
@@ -715,7 +720,9 @@ int main(int argc, char **argv)
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     shutdown_done = CreateEventW(NULL, TRUE, FALSE, NULL);
+    /* Ctrl+C enabled first: a new process group, or a parent ignoring it, disables it. */
     if (!open_conns.drained || !stop_requested || !hurry_requested || !shutdown_done
+        || !SetConsoleCtrlHandler(NULL, FALSE)
         || !SetConsoleCtrlHandler(on_console_event, TRUE)) {
         log_error(0, GetLastError(), "setting up the shutdown failed");
         return 1;
@@ -737,11 +744,11 @@ int main(int argc, char **argv)
     if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    i = min(min(opt.idle_ms, opt.send_ms), LINGER_MS) / 4 + 1;  /* until Ctrl+C, the sweep */
+    i = min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1;  /* sweep period */
     while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
         for_each_open(sweep, NULL);
         ledger_conns_done();
-        refill_accept_pool();
+        refill_accept_pool(opt.accepts);
     }
     i = shut_down(port, opt.threads);
     SetEvent(shutdown_done);  /* a console close may now end the process */

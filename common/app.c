@@ -586,10 +586,10 @@ response_end app_respond(http_request *req, buffer *out, http_body *body)
 
 int app_admit(const http_request *req, LONG64 *reserved)
 {
-    if (*reserved > 0 || strcmp(req->path, "/stats") == 0)
+    if (*reserved > 0)
         return 1;
-    if (req->content_length == 0)
-        return !ledger_over_budget();
+    if (req->content_length == 0)  /* /stats is answered over the budget: it shows it */
+        return strcmp(req->path, "/stats") == 0 || !ledger_over_budget();
     /* The body in the work buffer, then its echo in the send queue: both, for a moment. */
     *reserved = 2 * (LONG64)(req->header_len + req->content_length);
     if (ledger_reserve(*reserved))

@@ -5,21 +5,24 @@
 #undef WSARecv
 #undef WSASend
 #undef WSAIoctl
+#undef WSASocketW
 
 #include <mswsock.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { F_RECV, F_SEND, F_ACCEPT, F_KINDS, MAX_RULES = 8 };
+enum { F_RECV, F_SEND, F_ACCEPT, F_SOCKET, F_KINDS, MAX_RULES = 8 };
 
-static const char *const kind_names[F_KINDS] = {"recv", "send", "accept"};
+static const char *const kind_names[F_KINDS] = {"recv", "send", "accept",
+                                                "socket"};
 
 typedef struct rule {
     int  kind;
     long from, to;   /* posts from..to fail; every > 0: every `every`th instead */
     long every;
-    int  error;
+    int  error;      /* 0: a hold instead */
+    long hold_ms;    /* hold=MS: wait, then the real call */
 } rule;
 
 static rule rules[MAX_RULES];
@@ -42,7 +45,7 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
         if (strlen(kind_names[r->kind]) == n && strncmp(p, kind_names[r->kind], n) == 0)
             break;
     if (r->kind == F_KINDS || p[n] != ':')
-        bad_rules(spec, "a rule starts with recv:, send: or accept:");
+        bad_rules(spec, "a rule starts with recv:, send:, accept: or socket:");
     p += n + 1;
     if (*p == '%') {
         r->every = strtol(p + 1, &end, 10);
@@ -53,9 +56,17 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
     }
     if (end == p || *end != ':' || (r->every <= 0 && (r->from < 1 || r->to < r->from)))
         bad_rules(spec, "WHICH is N, N-M or %N, counted from 1");
+    if (strncmp(end + 1, "hold=", 5) == 0) {
+        r->hold_ms = strtol(end + 6, &end, 10);
+        if (r->hold_ms < 1 || r->hold_ms > 60000
+            || (*end != ',' && *end != '\0'))
+            bad_rules(spec, "hold=MS waits 1..60000 ms");
+        return *end == ',' ? end + 1 : end;
+    }
     r->error = (int)strtol(end + 1, &end, 10);
     if (r->error <= 0 || (*end != ',' && *end != '\0'))
-        bad_rules(spec, "ERROR is a Winsock error number, e.g. 10055");
+        bad_rules(spec,
+                  "ERROR is a Winsock error number, e.g. 10055, or hold=MS");
     return *end == ',' ? end + 1 : end;
 }
 
@@ -74,7 +85,8 @@ __attribute__((constructor)) static void fault_rules(void)
     fflush(stderr);
 }
 
-/* Count a post of `kind`: the error it must fail with, or 0 for the real call. */
+/* Count a post of `kind`: the error it must fail with, or 0 for the real
+ * call (after the wait a hold rule asks for). */
 static int fault_for(int kind)
 {
     long n;
@@ -84,12 +96,23 @@ static int fault_for(int kind)
     n = InterlockedIncrement(&posts[kind]);
     for (i = 0; i < rule_count; i++) {
         const rule *r = &rules[i];
-        if (r->kind == kind && (r->every > 0 ? n % r->every == 0 : n >= r->from && n <= r->to)) {
-            fprintf(stderr, "fault: %s post %ld fails with %d (IOCP_FAULT)\n", kind_names[kind], n,
-                    r->error);
+        if (r->kind != kind
+            || (r->every > 0 ? n % r->every != 0 : n < r->from || n > r->to))
+            continue;
+        if (r->hold_ms > 0) {
+            fprintf(stderr, "fault: %s post %ld holds %ld ms (IOCP_FAULT)\n",
+                    kind_names[kind], n, r->hold_ms);
             fflush(stderr);
-            return r->error;
+            Sleep((DWORD)r->hold_ms);
+            fprintf(stderr, "fault: %s post %ld held %ld ms: made now\n",
+                    kind_names[kind], n, r->hold_ms);
+            fflush(stderr);
+            return 0;
         }
+        fprintf(stderr, "fault: %s post %ld fails with %d (IOCP_FAULT)\n",
+                kind_names[kind], n, r->error);
+        fflush(stderr);
+        return r->error;
     }
     return 0;
 }
@@ -113,6 +136,14 @@ int WSAAPI fault_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes, DW
                          LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     return fails(F_SEND) ? SOCKET_ERROR : WSASend(s, bufs, count, bytes, flags, ov, done);
+}
+
+SOCKET WSAAPI fault_WSASocketW(int af, int type, int protocol,
+                               LPWSAPROTOCOL_INFOW info, GROUP group,
+                               DWORD flags)
+{
+    return fails(F_SOCKET) ? INVALID_SOCKET
+                           : WSASocketW(af, type, protocol, info, group, flags);
 }
 
 static BOOL PASCAL fault_AcceptEx(SOCKET listener, SOCKET accepted, PVOID buf, DWORD data_len,

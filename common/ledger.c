@@ -60,10 +60,11 @@ int ledger_reserve(LONG64 bytes)
     }
 }
 
-void ledger_unreserve(LONG64 bytes)
+void ledger_unreserve(LONG64 *reserved)
 {
     if (ledger_read(&the_ledger.buffer_budget) > 0)
-        ledger_add(&the_ledger.reserved, -bytes);
+        ledger_add(&the_ledger.reserved, -*reserved);
+    *reserved = 0;
 }
 
 static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
@@ -146,12 +147,13 @@ int ledger_json(char *dst, size_t size, const char *stage)
     n = snprintf(dst, size,
                  "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
                  "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld,"
-                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,\"refused\":%lld,"
-                 "\"log_dropped\":%lld",
+                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,"
+                 "\"reserved\":%lld,\"refused\":%lld,\"log_dropped\":%lld",
                  stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
                  ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
                  ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes),
                  ledger_read(&the_ledger.buffer_high), ledger_read(&the_ledger.buffer_budget),
+                 ledger_read(&the_ledger.reserved),
                  ledger_read(&the_ledger.refused), log_dropped());
     for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
         op_counts c = read_counts(k);

@@ -44,11 +44,11 @@ const char *op_kind_name(op_kind kind);
  * requests and stops reading. A request with a body reserves what it will hold at its
  * header, before the body is read: ledger_reserve says whether buffer_bytes, what is
  * reserved already and `bytes` still fit (and reserves them), ledger_unreserve gives
- * them back once the request is answered. */
+ * back what *reserved holds (once the request is answered) and zeroes it. */
 void ledger_set_budget(LONG64 bytes);
 int  ledger_over_budget(void);
 int  ledger_reserve(LONG64 bytes);
-void ledger_unreserve(LONG64 bytes);
+void ledger_unreserve(LONG64 *reserved);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
 /* No live connection and no pending operation: what a shutdown waits for. */

@@ -21,13 +21,15 @@ typedef struct options {
     int            idle_ms;    /* --idle-ms N (06), default 30000 */
     int            send_ms;    /* --send-ms N (06), default 10000 */
     int            budget_mb;  /* --budget-mb N (06): all connections' buffers, default 512 */
+    int            linger_ms;  /* --linger-ms N (01, 06): a silent peer's linger, 5000 */
     log_level      level;      /* -v / -q */
 } options;
 
 /* Which options a stage takes beyond -p -b -v -q. */
 #define TAKES_THREADS  1u
 #define TAKES_ACCEPTS  2u
-#define TAKES_SHUTDOWN 4u
+#define TAKES_LINGER   8u
+#define TAKES_SHUTDOWN (4u | TAKES_LINGER)
 
 /* Parse argv; prints usage and exits 2 on a bad argument, exits 0 on -h. */
 void   options_parse(int argc, char **argv, unsigned takes, options *opt);
@@ -38,8 +40,9 @@ void   net_start(void);
  * "<stage> listening on http://ADDR:PORT/" on stdout with the real port. */
 SOCKET net_listen(const options *opt, const char *stage);
 
-/* accept() failed (01-04): log it, and when the cause lasts (WSAEMFILE: no socket handle
- * left, WSAENOBUFS: no buffer space) wait a moment rather than spin on the error. */
+/* accept() failed (01-04): log it and, unless only that client is gone (it reset or
+ * aborted before it was accepted), wait a moment: a cause that lasts (no socket handle
+ * left, no buffer space, the network down) would have the loop spin on the error. */
 void   net_accept_failed(void);
 
 /* AcceptEx and GetAcceptExSockaddrs (05+): Winsock extensions, not exported by ws2_32, so

@@ -140,10 +140,11 @@ final_ledger() {
     grep -a -o 'final ledger: {.*}' "$(server_log "$STAGE")" | tail -n 1 | sed 's/^final ledger: //'
 }
 
-# ledger_zero JSON: empty if the ledger reads zero everywhere it must, else what does not.
+# ledger_zero JSON: empty if the ledger reads zero everywhere it must (06's
+# budget reservations too: "reserved"), else what does not.
 ledger_zero() {
     local json=$1 k v bad='' kind
-    for k in live_connections pending_ops buffer_bytes; do
+    for k in live_connections pending_ops buffer_bytes reserved; do
         v=$(stats_num "$json" "$k")
         [ "$v" = 0 ] || bad+=" $k=${v:-missing}"
     done

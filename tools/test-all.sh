@@ -3,6 +3,7 @@
 # lines, end with "N passed, N failed". Each suite's output goes to build/SUITE.out
 # (build/wine10/SUITE.out when RESULT_PREFIX is wine10/: tools/wine10.sh, make test-wine).
 # A suite that fails without printing a FAIL line is counted as one failure itself.
+# Before that line, a table: each suite's counts and the minutes and seconds it took.
 # The last suite runs the scenarios again against the debug build (make DEBUG=1: every
 # io_op checked on post, dequeue and free) with Wine's heap warnings on (HEAP_CHECK=1).
 # Under MSYS2 (OS=Windows_NT) only the suites that run natively there; the others print
@@ -10,7 +11,7 @@
 set -u
 cd "$(dirname "$0")/.."
 mkdir -p build
-passed=0 failed=0
+passed=0 failed=0 times=()
 suites=(
     "unit-test"
     "fuzz-test"
@@ -48,6 +49,7 @@ for entry in "${suites[@]}"; do
     name=${entry%%:*}
     args=${entry#*:}
     echo "== $name"
+    started=$SECONDS
     log=build/${RESULT_PREFIX:-}$name.out
     mkdir -p "$(dirname "$log")"
     # shellcheck disable=SC2086   # args is a list of make arguments
@@ -58,7 +60,13 @@ for entry in "${suites[@]}"; do
         echo "FAIL $name: exited $status without a FAIL line"; f=1
     fi
     passed=$((passed + p)) failed=$((failed + f))
+    t=$((SECONDS - started))
+    times+=("$(printf '  %-22s %4d pass %3d fail %3dm%02ds' "$name" "$p" "$f" $((t / 60)) $((t % 60)))")
 done
+echo "== time by suite"
+printf '%s\n' "${times[@]}"
+t=$SECONDS
+printf '  %-22s %22dm%02ds\n' all $((t / 60)) $((t % 60))
 [ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test shutdown-test fault-test log-test opcheck-test break-it check-notes (see the SKIP lines at the top)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -34,12 +34,41 @@
  *       failed). It stops early after 50 refused connects in a row (the server is gone).
  *       Exit 0: the suite judges the server, not the storm.
  *
+ *   shutdown-client -p PORT [-t MS] window [--bytes N] [--count K]
+ *       A reader through a small window: SO_RCVBUF 4096 before the connect,
+ *       then in one write GET /big?bytes=N (default 262144) and K (default
+ *       10) GET / behind it, all keep-alive. Prints "SENT", reads nothing
+ *       until SIGUSR1, then everything, checking each answer (200, the /big
+ *       pattern), then waits for the server's close. Last line:
+ *         WINDOW answers=A/K+1 bytes=B end=eof|reset|timeout|bad ms=T [why]
+ *       (B: every byte received; T from SIGUSR1). Exit 0 only for all
+ *       answers, then an EOF.
+ *   shutdown-client -p PORT [-t MS] upload [--bytes N] [--count P]
+ *                   [--interval MS]
+ *       POST /echo (Connection: close) of N bytes (default 20000) in P
+ *       pieces (default 10), the header block with the first, MS (default
+ *       400) apart. Last line:
+ *         UPLOAD status=S echo=GOT/N sent=X end=complete|eof|reset|... ms=T
+ *       (T from the connect). Exit 0 only when the echo came whole and equal.
+ *   shutdown-client -p PORT [-t MS] trickle [--interval MS] [--for MS]
+ *       GET / with Connection: close, reads the answer and the server's FIN
+ *       ("ANSWERED"), then sends one byte every MS (default 300) for --for
+ *       ms (default: until -t), never its own FIN. Last line:
+ *         TRICKLE sent=S end=closed|timeout ms=T
+ *       (T from ANSWERED; closed: a send failed or the server's reset came,
+ *       it was let go; timeout: --for passed and it was still held)
+ *   shutdown-client -p PORT [-t MS] partial
+ *       Connects, sends half a request header, prints "SENT", waits for the
+ *       server to close:
+ *         PARTIAL end=eof|reset|timeout ms=T bytes=B   (T from SENT)
+ *
  * -t MS bounds the whole run (default 20000): nothing here can hang. Native C over the
  * test clients' library (tests/client/client.c); the signals are POSIX. The server runs
  * under Wine on the same machine, reached over loopback. */
 #define _POSIX_C_SOURCE 200809L
 
 #include "client.h"   /* connections, responses (tests/client) */
+#include "http.h"     /* http_big_pattern: what /big sends */
 
 #include <signal.h>
 #include <stdarg.h>
@@ -67,7 +96,12 @@ static _Noreturn void usage(void)
     fprintf(stderr, "usage: shutdown-client -p PORT [-t MS] get PATH [--rate B | --hold] [--sigint PID]\n"
                     "       shutdown-client -p PORT [-t MS] idle | slowloris [--interval MS] |\n"
                     "                       keepalive [--count N] [--interval MS] |\n"
-                    "                       storm [--conns N] [--for MS]\n");
+                    "                       storm [--conns N] [--for MS] |\n"
+                    "                       window [--bytes N] [--count K] |\n"
+                    "                       upload [--bytes N] [--count P]\n"
+                    "                              [--interval MS] |\n"
+                    "                       trickle [--interval MS]\n"
+                    "                               [--for MS] | partial\n");
     exit(2);
 }
 
@@ -363,9 +397,214 @@ static int do_storm(int size, long ms)
     return 0;
 }
 
+/* The body of a /big?bytes=n answer is the pattern: 1 when it is. */
+static int big_ok(const response *r, size_t n)
+{
+    char expect[4096];
+    size_t off, k;
+    if (r->length != n)
+        return 0;
+    for (off = 0; off < n; off += k) {
+        k = n - off < sizeof expect ? n - off : sizeof expect;
+        http_big_pattern(expect, off, k);
+        if (memcmp(r->body + off, expect, k) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int do_window(long big, int count)
+{
+    conn c = connect_server(4096);
+    size_t cap = 128 + (size_t)count * 64, len;
+    char *reqs = malloc(cap);
+    long long bytes = 0, start;
+    long n = 1;
+    int answers = 0, k;
+    const char *why = "";
+    if (reqs == NULL) {
+        say("WINDOW answers=0/%d bytes=0 end=bad ms=0 (out of memory)",
+            count + 1);
+        return 1;
+    }
+    len = (size_t)snprintf(
+        reqs, cap, "GET /big?bytes=%ld HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        big);
+    for (k = 0; k < count; k++)
+        len += (size_t)snprintf(reqs + len, cap - len,
+                                "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    if (conn_send(&c, reqs, len, left_ms()) != 0) {
+        say("WINDOW answers=0/%d bytes=0 end=reset ms=0 (not sent: %s)",
+            count + 1, client_error);
+        return 1;
+    }
+    free(reqs);
+    say("SENT");
+    wait_usr1();
+    start = now_ms();
+    while (answers < count + 1) {
+        response r;
+        int got = response_take(&c, &r);
+        if (got == 1) {
+            int ok =
+                r.status == 200 && (answers > 0 || big_ok(&r, (size_t)big));
+            response_free(&r);
+            if (!ok) {
+                why = answers == 0 ? " (/big is not 200 with the pattern)"
+                                   : " (an answer is not 200)";
+                n = -100;
+                break;
+            }
+            answers++;
+            continue;
+        }
+        if (got < 0) {
+            why = " (a malformed answer)";
+            n = -100;
+            break;
+        }
+        if ((n = conn_fill(&c, (size_t)-1, left_ms())) <= 0)
+            break;
+        bytes += n;
+    }
+    if (answers == count + 1) {
+        /* all answered: now the server's end, and nothing more before it */
+        while ((n = conn_fill(&c, (size_t)-1, left_ms())) > 0)
+            bytes += n;
+        if (c.len > 0 && n == CONN_EOF)
+            why = " (bytes after the last answer)";
+    }
+    say("WINDOW answers=%d/%d bytes=%lld end=%s ms=%lld%s", answers, count + 1,
+        bytes, n == -100 ? "bad" : end_name(n), now_ms() - start, why);
+    conn_close(&c);
+    return answers == count + 1 && n == CONN_EOF && c.len == 0 ? 0 : 1;
+}
+
+static int do_upload(long size, int pieces, long interval)
+{
+    char head[160];
+    char *body = malloc((size_t)size + 1);
+    long long start, sent = 0;
+    long n = 0;
+    int k, got = 0;
+    response r = {0};
+    conn c = connect_server(0);
+    start = now_ms();
+    if (body == NULL || pieces < 1) {
+        say("UPLOAD status=0 echo=0/%ld sent=0 end=bad ms=0 (out of memory)",
+            size);
+        return 1;
+    }
+    for (k = 0; k < size; k++)
+        body[k] = (char)('a' + k % 26);
+    snprintf(head, sizeof head,
+             "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+             "Content-Length: %ld\r\n\r\n",
+             size);
+    if (conn_send(&c, head, strlen(head), left_ms()) != 0)
+        n = CONN_RESET;
+    for (k = 0; k < pieces && n == 0; k++) {
+        long long from = size * k / pieces, to = size * (k + 1) / pieces;
+        if (k > 0) {
+            /* between two pieces: did the server answer or close meanwhile? */
+            long r2 = conn_fill(&c, (size_t)-1, (int)interval);
+            if (r2 != CONN_TIMEOUT) {
+                n = r2 > 0 ? 0 : r2;
+                break;
+            }
+        }
+        if (conn_send(&c, body + from, (size_t)(to - from), left_ms()) != 0) {
+            n = CONN_RESET;
+            break;
+        }
+        sent = to;
+    }
+    if (n == 0 || n == CONN_RESET)
+        got = response_read(&c, &r, left_ms());
+    if (got == 1) {
+        int same =
+            r.length == (size_t)size && memcmp(r.body, body, (size_t)size) == 0;
+        say("UPLOAD status=%d echo=%zu/%ld sent=%lld end=%s ms=%lld", r.status,
+            r.length, size, sent, same && r.status == 200 ? "complete" : "bad",
+            now_ms() - start);
+        response_free(&r);
+        free(body);
+        conn_close(&c);
+        return same && r.status == 200 ? 0 : 1;
+    }
+    say("UPLOAD status=0 echo=0/%ld sent=%lld end=%s ms=%lld (%zu received)",
+        size, sent, end_name(got != 0 ? got : n), now_ms() - start, c.len);
+    free(body);
+    conn_close(&c);
+    return 1;
+}
+
+static int do_trickle(long interval, long ms)
+{
+    conn c = connect_server(0);
+    response r;
+    long long start, sent = 0, stop;
+    long n;
+    const char *end = "timeout";
+    if (http_get(&c, "/", "Connection: close\r\n", &r, left_ms()) != 1 ||
+        r.status != 200) {
+        say("TRICKLE sent=0 end=bad ms=0 (no answer to GET /: %s)",
+            client_error);
+        return 1;
+    }
+    response_free(&r);
+    if ((n = conn_fill(&c, (size_t)-1, left_ms())) != CONN_EOF) {
+        say("TRICKLE sent=0 end=bad ms=0 (after the answer, no FIN: %s)",
+            end_name(n));
+        return 1;
+    }
+    start = now_ms();
+    stop = start + ms;
+    say("ANSWERED");
+    while (now_ms() < stop && left_ms() > 0) {
+        char ch = 'x';
+        if (conn_send(&c, &ch, 1, left_ms()) != 0) {
+            end = "closed";
+            break;
+        }
+        sent++;
+        sleep_ms((int)interval);
+        /* once the server has closed, its reset (after its FIN) shows */
+        n = conn_fill(&c, (size_t)-1, 0);
+        if (n == CONN_RESET || n == CONN_ERROR) {
+            end = "closed";
+            break;
+        }
+    }
+    say("TRICKLE sent=%lld end=%s ms=%lld", sent, end, now_ms() - start);
+    conn_close(&c);
+    return 0;
+}
+
+static int do_partial(void)
+{
+    static const char half[] = "GET / HTTP/1.1\r\nHost: 12";
+    long long bytes = 0, start;
+    long n;
+    conn c = connect_server(0);
+    if (conn_send(&c, half, sizeof half - 1, left_ms()) != 0) {
+        say("PARTIAL end=reset ms=0 bytes=0 (could not send: %s)",
+            client_error);
+        return 1;
+    }
+    start = now_ms();
+    say("SENT");
+    n = wait_closed(&c, &bytes, left_ms());
+    say("PARTIAL end=%s ms=%lld bytes=%lld", end_name(n), now_ms() - start,
+        bytes);
+    conn_close(&c);
+    return n == CONN_TIMEOUT;
+}
+
 int main(int argc, char **argv)
 {
-    long timeout = 20000, rate = 0, sigint_pid = 0, interval = 300, storm_ms = -1;
+    long timeout = 20000, rate = 0, sigint_pid = 0, interval = -1;
+    long storm_ms = -1, bytes = -1;   /* -1: the mode's default */
     int count = 10, conns = 64, hold = 0, i = 1;
     const char *mode, *path = NULL;
 
@@ -405,6 +644,8 @@ int main(int argc, char **argv)
             conns = atoi(argv[i + 1]);
         else if (strcmp(argv[i], "--for") == 0)
             storm_ms = atol(argv[i + 1]);
+        else if (strcmp(argv[i], "--bytes") == 0)
+            bytes = atol(argv[i + 1]);
         else
             usage();
     }
@@ -418,9 +659,19 @@ int main(int argc, char **argv)
     if (strcmp(mode, "idle") == 0)
         return do_idle();
     if (strcmp(mode, "slowloris") == 0)
-        return do_slowloris(interval);
+        return do_slowloris(interval >= 0 ? interval : 300);
     if (strcmp(mode, "keepalive") == 0)
-        return do_keepalive(count, interval);
+        return do_keepalive(count, interval >= 0 ? interval : 300);
+    if (strcmp(mode, "window") == 0 && count >= 0)
+        return do_window(bytes > 0 ? bytes : 262144, count);
+    if (strcmp(mode, "upload") == 0)
+        return do_upload(bytes > 0 ? bytes : 20000, count,
+                         interval >= 0 ? interval : 400);
+    if (strcmp(mode, "trickle") == 0)
+        return do_trickle(interval >= 0 ? interval : 300,
+                          storm_ms >= 0 ? storm_ms : timeout);
+    if (strcmp(mode, "partial") == 0)
+        return do_partial();
     if (strcmp(mode, "storm") == 0 && conns > 0)
         return do_storm(conns, storm_ms >= 0 ? storm_ms : timeout);
     usage();

@@ -57,6 +57,20 @@
 #   budget-uploads        --budget-mb 8: the scenario upload-48 (48 uploads of 1 MB at once:
 #                         whole echo or 503 with Retry-After each, buffer_high under 8 MiB +
 #                         48 x 64 KiB), then the ledger check
+#   slow-window           --idle-ms 500 --linger-ms 1000: a client with SO_RCVBUF 4096 asks
+#                         for /big?bytes=262144 and ten GET / behind it (keep-alive) and
+#                         reads nothing until /stats no longer counts its connection (30 s
+#                         at most): then every answer comes whole, then an EOF (no reset)
+#   slow-upload           --idle-ms 2000: POST /echo of 20000 bytes in 10 pieces 400 ms
+#                         apart is answered whole (a body's received byte is progress)
+#   trickle-linger        (01) --linger-ms 1000: A reads its Connection: close answer, then
+#                         sends a byte every 300 ms for 20 s, never its FIN; B, connected
+#                         meanwhile, is answered within 15 s, and A is let go before then
+#   ctrl-c-held           the debug build, IOCP_FAULT=recv:2:hold=5000 (common/fault.h):
+#                         the read posted after half a request header waits 5 s under the
+#                         connection's lock; Ctrl+C once it waits, --drain-ms 15000: the
+#                         client sees an EOF (finished), not a reset at the deadline; exit
+#                         0 and a zero final ledger within 10 s
 # SHUTDOWN_ONLY="TEST..." runs those tests only (tests/breakit does, on a mutated stage).
 # And for every test: no Wine crash report and no "opcheck:" line in the log (nor, with
 # HEAP_CHECK=1, a heap warning). A check that fails prints its FAIL line and the suite goes
@@ -608,6 +622,130 @@ t_ctrl_c_pipelined() {
     fi
     exec {PIPE_FD}>&-
     result $test "$reason" "$(ledger_detail)"
+}
+
+# --- issue 25: the timers see only the server's side ---------------------------------
+
+# A reader through a small window (SO_RCVBUF 4096) asks for /big and ten small answers
+# behind it (keep-alive) and reads nothing until the server is done with it: every send
+# has completed (the bytes are in the kernels), --idle-ms finishes the connection, the
+# linger's --linger-ms passes without a byte from the client. What the kernels hold must
+# still reach the client whole, then an EOF: the linger's end is a graceful close, not an
+# abort (a reset would destroy what the client has not read). BYTES must fit in what the
+# kernels hold unread, or the last send never completes: measured under Wine 8 here, 1 MiB
+# fits (the connection lingers within a second), 2 MiB does not (the send stalls until
+# --send-ms); 256 KiB leaves a margin of four.
+WINDOW_BYTES=262144
+t_slow_window() {
+    local test=slow-window out=$tmp/window.out reason='' live end pid t0 waited=''
+    start "$STAGE" $test --idle-ms 500 --linger-ms 1000 ||
+        { result $test "no \"listening on\" line within 60 s" ""; return; }
+    BG_OUT=$out bg "$CLIENT" -p "$SERVER_PORT" -t 60000 window --bytes $WINDOW_BYTES --count 10
+    pid=$BG_PID
+    if ! wait_for "$out" '^(SENT|WINDOW|CONNECT)' 10000 || ! grep -q '^SENT' "$out"; then
+        reason="the requests were not sent: $(tr '\n' ' ' <"$out")"
+    elif ! wait_for "$(server_log "$STAGE")" '#[0-9]+ GET /big -> 200' 10000; then
+        reason="the server did not answer GET /big within 10 s"
+    else
+        # done with it (its /big is under way, so it was counted): /stats counts only
+        # the probe's own connection
+        t0=$(now_ms) end=$(($(now_ms) + 30000))
+        until live=$(stats_num "$(stats_now)" live_connections); [ "${live:-9}" -le 1 ]; do
+            [ "$(now_ms)" -lt "$end" ] || break
+            sleep 0.1
+        done
+        if [ "${live:-9}" -le 1 ]; then
+            waited="the server let it go $(($(now_ms) - t0)) ms after the requests"
+        else
+            reason="30 s after its requests the server still held the connection (live_connections=${live:-?})"
+        fi
+    fi
+    kill -USR1 "$pid" 2>/dev/null
+    wait_for "$out" '^(WINDOW|TIMEOUT|CONNECT)' 30000
+    end_bg "$pid"
+    grep -q -E '^WINDOW answers=11/11 .* end=eof ' "$out" ||
+        reason="${reason:+$reason; }reading only then, the client did not get every answer, then an EOF: $(grep -E '^(WINDOW|TIMEOUT|CONNECT)' "$out" || echo no result)"
+    ledger_after
+    result $test "${reason:-$LEDGER_PROBLEM}" "${waited:+$waited; }$(grep -o 'answers=.*' "$out")"
+}
+
+# --idle-ms 2000 and a POST /echo of 20000 bytes sent in 10 pieces 400 ms apart (3.6 s
+# in all, a piece well within every --idle-ms, whatever the load): the body's bytes
+# coming in are progress, so it is answered whole, not finished mid-request.
+t_slow_upload() {
+    local test=slow-upload out=$tmp/upload.out reason=''
+    start "$STAGE" $test --idle-ms 2000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    BG_OUT=$out bg "$CLIENT" -p "$SERVER_PORT" -t 30000 upload --bytes 20000 --count 10 --interval 400
+    wait_for "$out" '^(UPLOAD|TIMEOUT|CONNECT)' 35000
+    end_bg "$BG_PID"
+    grep -q '^UPLOAD status=200 echo=20000/20000 .* end=complete' "$out" ||
+        reason="an upload slower than --idle-ms in all, a piece every 400 ms: $(grep -E '^(UPLOAD|TIMEOUT|CONNECT)' "$out" || echo no result)"
+    ledger_after
+    result $test "${reason:-$LEDGER_PROBLEM}" "$(grep -o 'echo=.*' "$out")"
+}
+
+# 01 with --linger-ms 1000: client A reads its Connection: close answer and our FIN, then
+# sends a byte every 300 ms for 20 s and never its FIN; each byte comes well within the
+# per-recv bound, so only a total bound on the linger lets 01's one thread go. Client B,
+# connected meanwhile, must be answered within 15 s (the total is 6 x 1000 ms; without it,
+# B waits until A stops, 20 s), and A must have been let go before its 20 s were over.
+t_trickle_linger() {
+    local test=trickle-linger a=$tmp/trickle.out reason='' pid t0 code='' ms=''
+    start "$STAGE" $test --linger-ms 1000 || { result $test "no \"listening on\" line within 60 s" ""; return; }
+    BG_OUT=$a bg "$CLIENT" -p "$SERVER_PORT" -t 25000 trickle --interval 300 --for 20000
+    pid=$BG_PID
+    if ! wait_for "$a" '^(ANSWERED|TRICKLE|TIMEOUT|CONNECT)' 10000 || ! grep -q '^ANSWERED' "$a"; then
+        reason="A got no answer and FIN: $(tr '\n' ' ' <"$a")"
+    else
+        t0=$(now_ms)
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 15 "http://127.0.0.1:$SERVER_PORT/")
+        ms=$(($(now_ms) - t0))
+        [ "$code" = 200 ] ||
+            reason="B was not answered within 15 s while A trickled a byte every 300 ms (got ${code:-nothing} after $ms ms): the linger has no total bound"
+    fi
+    wait_for "$a" '^(TRICKLE|TIMEOUT)' 25000
+    end_bg "$pid"
+    grep -q '^TRICKLE .* end=closed ' "$a" ||
+        reason="${reason:+$reason; }A was not let go: $(grep -E '^(TRICKLE|TIMEOUT)' "$a" || echo no result)"
+    server_stop
+    result $test "$reason" "B: ${code:-nothing} $ms ms after A's answer; A: $(grep -o 'sent=.*' "$a")"
+}
+
+# Ctrl+C while a worker holds a connection's lock: the debug build's fault switch holds
+# the read posted after half a request header (IOCP_FAULT=recv:2:hold=5000: the 1st read
+# is the connection's first, the 2nd follows the half header, under the connection's
+# lock) and Ctrl+C goes once the hold has begun, so the shutdown's first finishing pass
+# cannot take that lock. The connection must still be finished (our FIN: the client sees
+# an EOF) once the hold is over, well before --drain-ms 15000, not reset at that deadline;
+# then exit 0 with a zero final ledger within 10 s of Ctrl+C.
+t_ctrl_c_held() {
+    local test=ctrl-c-held out=$tmp/held.out reason='' pid log order
+    SERVER_BUILD=$debug_build IOCP_FAULT=recv:2:hold=5000 start "$STAGE" $test --drain-ms 15000 ||
+        { result $test "no \"listening on\" line within 60 s" ""; return; }
+    log=$(server_log "$STAGE")
+    BG_OUT=$out bg "$CLIENT" -p "$SERVER_PORT" -t 40000 partial
+    pid=$BG_PID
+    if ! wait_for "$log" '^fault: recv post 2 holds ' 10000; then
+        result $test "the read after the half request was not held (no \"fault: recv post 2 holds\" in 10 s)" "$(tr '\n' ' ' <"$out")"
+        end_bg "$pid"; server_stop
+        return
+    fi
+    # the hold is over within 5 s of Ctrl+C: then the server has nothing to wait for
+    if ! ctrl_c_and_wait 10000; then
+        reason="still running 22 s after Ctrl+C (stopped with SIGTERM)"
+    else
+        after_exit 10000
+        reason=$EXIT_PROBLEM
+    fi
+    wait_for "$out" '^(PARTIAL|TIMEOUT)' 5000
+    end_bg "$pid"
+    grep -q '^PARTIAL end=eof ' "$out" ||
+        reason="${reason:+$reason; }the held connection was not finished (our FIN) once its lock was free: $(grep -E '^(PARTIAL|TIMEOUT|CONNECT)' "$out" || echo no result)"
+    # the test tests only if the shutdown's pass met the lock held
+    order=$(grep -a -o -E 'shutting down \(|^fault: recv post 2 held ' "$log" | head -n 1)
+    [ "$order" = 'shutting down (' ] ||
+        reason="${reason:+$reason; }the shutdown began only after the hold was over: nothing was tested"
+    result $test "$reason" "$(ledger_detail); client: $(grep -o 'end=.*' "$out")"
 }
 
 [ $# -gt 0 ] || { echo "usage: $0 STAGE... (e.g. 05-acceptex 06-shutdown)" >&2; exit 2; }
