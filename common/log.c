@@ -8,6 +8,7 @@
  * held to copy one line in or out, never during a write. */
 #include "log.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,8 +118,16 @@ static DWORD WINAPI log_writer(void *unused)
     return 0;
 }
 
-/* An atexit handler: return from main and exit() write what is queued first. */
+/* Return from main and exit() write what is queued first; so do a failed
+ * assert (abort: SIGABRT) and a crash, whose last lines tell what led to it. */
 static void flush_at_exit(void) { log_flush(); }
+static void flush_at_abort(int sig) { (void)sig; log_flush(); }
+static LONG WINAPI flush_at_crash(EXCEPTION_POINTERS *unused)
+{
+    (void)unused;
+    log_flush();
+    return EXCEPTION_CONTINUE_SEARCH;
+}
 
 static void quick_edit_off(void)
 {
@@ -146,8 +155,11 @@ void log_init(log_level level)
     QueryPerformanceCounter(&started);
     if (writer == NULL) {
         writer = CreateThread(NULL, 0, log_writer, NULL, 0, NULL);
-        if (writer != NULL)
+        if (writer != NULL) {
             atexit(flush_at_exit);
+            signal(SIGABRT, flush_at_abort);
+            SetUnhandledExceptionFilter(flush_at_crash);
+        }
     }
 }
 
