@@ -28,7 +28,8 @@ typedef enum { LOG_QUIET = 0, LOG_DEFAULT = 1, LOG_VERBOSE = 2 } log_level;
 #endif
 
 /* Set the level and the clock, start the log's thread; and clear QuickEdit on
- * the console (see log.c). Returning from main and exit() flush the log. */
+ * the console (see log.c). Returning from main, exit(), a failed assert and a
+ * crash flush the log first. */
 void log_init(log_level level);
 /* Wait until the lines logged so far are written: before printing to stdout or
  * stderr directly (the final ledger, an error before exit), so that the output
