@@ -26,8 +26,8 @@ endif
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1 -Icommon
 # All a stage links (common/net.h's #pragma says the same to Visual Studio).
 LDLIBS  := -lws2_32
-# The web pages the servers serve (common/lab/*.html) as C arrays (tools/embed.c, built
-# with the host's compiler), generated under the build folder and linked as common/ is.
+# The web pages (common/lab/*.html) as C arrays, made in build/ by tools/embed.c
+# (built with the host's compiler) and linked as common/ is.
 PAGES   := common/lab/page.html common/lab/lab.html
 PAGES_C := $(BUILD)/gen/pages.c
 EMBED   := $(BUILD)/tools/embed$(HOST_EXE)

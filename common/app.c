@@ -17,10 +17,10 @@ static size_t      page_len;
 static const char *lab;
 static size_t      lab_len;
 
-/* The two pages, common/lab/page.html (/) and common/lab/lab.html (/lab), made into
- * arrays at build time (tools/embed.c, or CMakeLists.txt's file(READ ... HEX)). / is a
- * plain page (one request, no script): NOTES reads the logs of a browser loading it.
- * /lab draws the stage's experiments and its live /stats in plain JavaScript. */
+/* The two pages, common/lab/page.html (/) and common/lab/lab.html (/lab), made
+ * into arrays at build time (tools/embed.c; CMake: tools/embed.cmake). / is a
+ * plain page (one request, no script): NOTES reads the logs of a browser
+ * loading it. /lab draws the stage's experiments and its live /stats. */
 extern const unsigned char page_html[], lab_html[];
 extern const size_t page_html_size, lab_html_size;
 
@@ -71,8 +71,9 @@ static size_t fill_page(const unsigned char *source, size_t size, char *out)
     return len;
 }
 
-/* A page for this stage, kept for the process's life (empty if out of memory). */
-static const char *make_page(const unsigned char *source, size_t size, size_t *len)
+/* A page for this stage, kept while the process lives (empty if no memory). */
+static const char *make_page(const unsigned char *source, size_t size,
+                             size_t *len)
 {
     char *out;
 

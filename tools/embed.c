@@ -2,12 +2,12 @@
  *
  *     embed OUT.c NAME FILE [NAME FILE]...
  *
- * writes OUT.c defining, for each FILE, `const unsigned char NAME[]` (its bytes and
- * a NUL after them, so the text can be searched as a string) and `const size_t
- * NAME_size` (the bytes without that NUL). Built and run by the Makefile with the host's
- * compiler; CMakeLists.txt does the same with file(READ ... HEX). A carriage return
- * before a line feed is dropped: a Windows checkout (core.autocrlf) serves the
- * bytes a Linux one does. Plain C: a Windows reader's compiler builds it too. */
+ * writes OUT.c defining, for each FILE, `const unsigned char NAME[]` (its bytes
+ * and a NUL after them, so the text can be searched as a string) and `const
+ * size_t NAME_size` (the bytes without that NUL). The Makefile builds it with
+ * the host's compiler and runs it; CMakeLists.txt does the same with
+ * tools/embed.cmake. A carriage return before a line feed is dropped: a Windows
+ * checkout (core.autocrlf) serves the bytes a Linux one does. */
 #include <stdio.h>
 
 /* One byte of the array, sixteen to a line. */
