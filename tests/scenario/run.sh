@@ -143,7 +143,7 @@ run_scenario() {
             start_server "$stage" || true
         else
             # leaked or hung: a fresh server, so the next scenario starts clean
-            reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT") (server restarted)"
+            reason="${reason:+$reason; }ledger: $(detail_of "$LEDGER_OUT")${before:+, $ticks CPU ticks during the probe} (server restarted)"
             server_stop
             start_server "$stage" || true
         fi
