@@ -64,6 +64,7 @@ wine_stuck_send() {
 
 # log_tail STAGE: the last line the server's log holds since its last start.
 # (The server's terminal ends its lines with \r\n.)
+# shellcheck disable=SC2016   # sed's own $: the last line
 log_tail() { tr -d '\r' <"$(server_log "$1")" | sed -n '/^=== /h; /^=== /!H; ${x;p;}' | tail -n 1; }
 
 # cpu_ticks PID: CPU time (clock ticks) used by PID and its descendants: the server's
