@@ -83,7 +83,7 @@ cpu_ticks() {
 
 # wine_stuck_blocking_send NAME DETAIL BEFORE AFTER TICKS: after a reset-* scenario, B
 # was not answered because the server's only thread stayed blocked in its send() to the
-# reset client. Under Wine 10 (about 1 run in 8 of reset-mid-echo against 01 here) such
+# reset client. Under Wine 10 (reset-mid-echo on 01: 1 run in 8 to 1 in 100 here) such
 # a blocking send never returns: the reset has reached Linux, but the call is never
 # completed (given SO_SNDTIMEO, it ends with WSAETIMEDOUT instead of WSAECONNRESET);
 # Windows fails it with WSAECONNRESET (send). Tolerated under Wine only, on its own WINE
