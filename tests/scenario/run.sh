@@ -133,8 +133,11 @@ run_scenario() {
         if ledger_check "$want"; then
             accepted=$LEDGER_ACCEPTED
         elif [ -n "$reason" ] && ticks=$(($(cpu_ticks "$SERVER_PID") - ticks)) &&
-                wine_stuck_blocking_send "$name" "$detail" "$before" "$(log_tail "$stage")" "$ticks"; then
-            echo "    WINE $stage/$label: B not answered: the send to the reset client never returned (the log ends with \"${before##*] }\", $ticks CPU ticks during the probe; a Wine race, NOTES.md Appendix B); a fresh server"
+                wine_stuck_blocking_send "$name" "$detail" "$before" \
+                    "$(log_tail "$stage")" "$ticks"; then
+            echo "    WINE $stage/$label: B not answered: the send to the reset client" \
+                "never returned (the log ends with \"${before##*] }\", $ticks CPU ticks" \
+                "during the probe; a Wine race, NOTES.md Appendix B); a fresh server"
             reason=
             server_stop
             start_server "$stage" || true
