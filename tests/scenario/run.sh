@@ -138,7 +138,7 @@ run_scenario() {
             echo "    WINE $stage/$label: B not answered: the send to the reset client" \
                 "never returned (the log ends with \"${before##*] }\", $ticks CPU ticks" \
                 "during the probe; a Wine race, NOTES.md Appendix B); a fresh server"
-            reason=
+            reason= detail=   # the WINE line says it all: no client line below a PASS
             server_stop
             start_server "$stage" || true
         elif wine_stuck_send "$name"; then
