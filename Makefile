@@ -13,17 +13,25 @@ ifeq ($(OS),Windows_NT)
 CC     := gcc
 CC32   := i686-w64-mingw32-gcc
 CC_HOST ?= gcc
+HOST_EXE := .exe
 RUNNER :=
 else
 CC     := x86_64-w64-mingw32-gcc
 CC32   := i686-w64-mingw32-gcc
+CC_HOST ?= cc
+HOST_EXE :=
 RUNNER := . tools/wine-env.sh && wine_ready && wine
 endif
 
 CFLAGS  := -std=c11 -Wall -Wextra -Werror -g -O2 -D_WIN32_WINNT=0x0600 -D__USE_MINGW_ANSI_STDIO=1 -Icommon
 # All a stage links (common/net.h's #pragma says the same to Visual Studio).
 LDLIBS  := -lws2_32
-COMMON  := $(wildcard common/*.c)
+# The web pages (common/lab/*.html) as C arrays, made in build/ by tools/embed.c
+# (built with the host's compiler) and linked as common/ is.
+PAGES   := common/lab/page.html common/lab/lab.html
+PAGES_C := $(BUILD)/gen/pages.c
+EMBED   := $(BUILD)/tools/embed$(HOST_EXE)
+COMMON  := $(wildcard common/*.c) $(PAGES_C)
 HEADERS := $(wildcard common/*.h)
 
 # make DEBUG=1 ...: every io_op is checked on post, dequeue and free (common/opcheck.h),
@@ -53,6 +61,14 @@ deps-%:
 	@bash tools/deps.sh $(subst +, ,$*)
 
 servers: $(SERVERS)
+
+$(EMBED): tools/embed.c | deps-cc
+	@mkdir -p $(@D)
+	$(CC_HOST) -std=c11 -Wall -Wextra -Werror -O2 -o $@ $<
+
+$(PAGES_C): $(PAGES) $(EMBED)
+	@mkdir -p $(@D)
+	$(EMBED) $@ page_html common/lab/page.html lab_html common/lab/lab.html
 
 $(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)

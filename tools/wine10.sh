@@ -65,10 +65,18 @@ if [ -z "${WINE10_NS:-}" ]; then
     WINE10_NS=1 exec unshare -m --propagation private "$0" "$@"
 fi
 
-# Here we are alone in our mount namespace.
-mkdir -p "$root$top" "$root/proc" "$root/dev" "$root/tmp"
+# Here we are alone in our mount namespace. The fresh /tmp comes before the
+# repository's mount point is made: a repository cloned under /tmp (/tmp/x) gets
+# its mount point inside that tmpfs, where an earlier one would be hidden by it.
+case $top in
+    /tmp|/proc|/proc/*|/dev|/dev/*)
+        say "the repository cannot be $top itself or lie under /proc or /dev"
+        exit 2 ;;
+esac
+mkdir -p "$root/proc" "$root/dev" "$root/tmp"
 if ! { mount -t proc proc "$root/proc" && mount --rbind /dev "$root/dev" &&
-        mount -t tmpfs tmpfs "$root/tmp" && mount --bind "$top" "$root$top"; }; then
+        mount -t tmpfs tmpfs "$root/tmp" && mkdir -p "$root$top" &&
+        mount --bind "$top" "$root$top"; }; then
     say "mounting in $root failed"
     exit 2
 fi

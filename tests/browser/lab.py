@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""tests/browser/lab.py - a stage's lab (/lab, common/app.c) in headless Chromium, real time.
+"""tests/browser/lab.py - a stage's lab (/lab) in headless Chromium, real time.
 
   lab.py findings URL [--seconds S] [--screenshot PNG] [--drawing JSON] -- CHROMIUM [FLAG...]
       open URL (a lab page, /lab?run=lab: every experiment runs on load), wait until its

@@ -1,4 +1,4 @@
-# tests/browser/rules.mk - the lab (/lab, common/app.c) in headless Chromium.
+# tests/browser/rules.mk - the lab (common/lab/lab.html) in headless Chromium.
 #
 # Included by the top-level Makefile, which sets BUILD, STAGES, RUN_STAGE and the target
 # `servers`; uses $(SCENARIOS) and SCENARIO_ENV from tests/scenario/rules.mk.

@@ -4,7 +4,7 @@
 # For each stage whose build/STAGE/server.exe exists: start it under Wine, let headless
 # Chromium load http://127.0.0.1:PORT/ and dump the DOM (it preconnects a second
 # connection, may ask for /favicon.ico, keeps the connection alive), check the DOM names
-# the stage. Then the lab (common/app.c's /lab page, /lab?run=lab, driven in real time by
+# the stage. Then the lab (common/lab/lab.html, /lab?run=lab, driven in real time by
 # tests/browser/lab.py): it draws four /sleep?ms=1000 at once as a timeline, an idle
 # connection kept open while a second one asks, and the ledger's charts around a 64 MiB
 # download. lab.py reads back what the page drew (the SVG's bars, axis ticks, chart lines,
