@@ -24,8 +24,9 @@ $(BUILD)/bench/idle: $(BENCH_TOP)bench/idle.c $(CLIENT_DEP) | deps-cc
 
 # 06's I/O path, tried: each variant is 06-shutdown/server.c copied and patched (with fuzz,
 # so that an edit elsewhere in 06 does not stop it). A patch that no longer applies is said
-# and its variant skipped (run.sh reports it as not built): refresh the patch.
-BENCH_VARIANTS ?= skip gqcsex read skip+read
+# and its variant skipped (run.sh reports it as not built): bench/variants/refresh.py
+# writes the patches again from 06 as it is.
+BENCH_VARIANTS ?= skip gqcsex skip-gqcsex read skip+read
 BENCH_VARIANT_EXES := $(foreach v,$(BENCH_VARIANTS),$(BUILD)/bench/06+$(v)/server.exe)
 
 $(BUILD)/bench/06+%/server.exe: 06-shutdown/server.c $(wildcard $(BENCH_TOP)bench/variants/*.patch) \
@@ -35,7 +36,7 @@ $(BUILD)/bench/06+%/server.exe: 06-shutdown/server.c $(wildcard $(BENCH_TOP)benc
 	@for p in $(subst +, ,$*); do \
 	    patch -s -F3 --no-backup-if-mismatch -r - $(@D)/server.c $(BENCH_TOP)bench/variants/$$p.patch \
 	        || { echo "bench: bench/variants/$$p.patch no longer applies to 06-shutdown/server.c:" \
-	                  "variant 06+$* skipped (refresh the patch)"; exit 0; }; \
+	                  "variant 06+$* skipped (python3 bench/variants/refresh.py writes it again)"; exit 0; }; \
 	done; \
 	echo "$(CC) ... -o $@ $(@D)/server.c"; \
 	$(CC) $(CFLAGS) -o $@ $(@D)/server.c $(COMMON) $(LDLIBS) -lntdll

@@ -89,7 +89,8 @@ if [ -n "${BENCH_ONLY:-}" ]; then
             [ "$n" = "$want" ] || [ "${n%%-*}" = "$want" ] && kept+=("$n") && break
         done
     done
-    names=("${kept[@]}")
+    names=("${kept[@]}") variants=()
+    for n in "${names[@]}"; do [ "${n#06+}" = "$n" ] || variants+=("$n"); done
 fi
 stage_named() {  # NN -> the stage's name if it was built, else nothing
     local n
@@ -236,11 +237,13 @@ done
 
 # ------------------------------------------------------------------ idle connections
 
-echo "idle connections: ${idle_counts} (stages ${idle_stages[*]})"
-for nn in "${idle_stages[@]}"; do
+echo "idle connections: ${idle_counts} (stages ${idle_stages[*]}; 06's variants: ${idle_counts%% *})"
+for nn in "${idle_stages[@]}" "${variants[@]}"; do
     name=$(stage_named "$nn")
+    [ "${nn#06+}" = "$nn" ] || name=$nn counts=${idle_counts%% *}
     [ -n "$name" ] || continue
-    for n in $idle_counts; do
+    [ "${nn#06+}" != "$nn" ] || counts=$idle_counts
+    for n in $counts; do
         f=$out/idle-$name-$n.txt
         if ! start "$name"; then
             echo "error=did-not-start" >"$f"
@@ -296,10 +299,15 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2"
 kib() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf (b < 10240 && b > -10240 ? "%d B" : "%.0f KiB"), (b < 10240 && b > -10240 ? b : b / 1024) }' || echo "-"; }
 val() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1; }  # val FILE KEY
 join() { local all='' x; for x in "$@"; do all+="${all:+; }$x"; done; tr '|' '/' <<<"$all"; }
-# by_round NAME BASE MODE: NAME's req/s over BASE's, round by round ("1.02 / 0.97 / 1.10").
+# by_round NAME BASE MODE: NAME's req/s over BASE's, round by round, then their median:
+# "1.02 / 0.97 / 1.10 (1.02)".
 by_round() {
     awk -v n="$1" -v b="$2" -v m="$3" '$2 == m && $4 != "FAIL" && ($1 == n || $1 == b) { v[$1, $3] = $4; r[$3] }
-        END { for (i = 1; i <= 99; i++) if ((i in r) && v[n, i] && v[b, i]) { printf "%s%.2f", sep, v[n, i] / v[b, i]; sep = " / " } }' "$out/tput.txt"
+        END { for (i = 1; i <= 99; i++) if ((i in r) && v[n, i] && v[b, i]) {
+                  x[++k] = v[n, i] / v[b, i]; printf "%s%.2f", sep, x[k]; sep = " / " }
+              if (!k) exit
+              for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+              printf " (%.2f)", x[int((k + 1) / 2)] }' "$out/tput.txt"
 }
 # calls_med NAME MODE KEY: the median over the rounds of KEY (per_request, per_connection,
 # or a kind of call) in calls.txt.
@@ -357,7 +365,8 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
         echo
         echo "Each variant is 06 with bench/variants/V.patch applied to a copy (06+A+B: both patches);"
         echo "a ratio is taken within one round (the servers alternate), so the machine's load moves"
-        echo "both sides of it alike. Calls: Winsock and port calls per request (median round), from /stats."
+        echo "both sides of it alike; in brackets, the median ratio. Calls: Winsock and port calls per"
+        echo "request (median round), from /stats. The idle table below has the variants' read buffers."
         echo
         echo "| server | keep-alive req/s | x 06 by round | x 04 by round | calls / req | Connection: close req/s | x 06 by round | x 04 by round | calls / req | setup calls / conn |"
         echo "|---|---:|---|---|---:|---:|---|---|---:|---:|"
@@ -400,13 +409,14 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
     echo
     echo "| server | idle conns | accept rate conn/s | buffer_bytes / idle conn | same, after one request | RssAnon / conn | VmRSS / conn | new request p50 / p99 / max ms | notes |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
-    for nn in "${idle_stages[@]}"; do
-        name=$(stage_named "$nn")
+    for nn in "${idle_stages[@]}" "${variants[@]}"; do
+        name=$(stage_named "$nn") counts=$idle_counts
+        [ "${nn#06+}" = "$nn" ] || name=$nn counts=${idle_counts%% *}
         if [ -z "$name" ]; then
             for s in "${all_stages[@]}"; do [ "${s%%-*}" = "$nn" ] && echo "| $s | | | | | | | | not built yet: skipped |"; done
             continue
         fi
-        for n in $idle_counts; do
+        for n in $counts; do
             f=$out/idle-$name-$n.txt
             notes=()
             for k in error open_error exit; do

@@ -22,7 +22,8 @@ LONG64 ledger_read(volatile LONG64 *counter)
 
 static const char *const call_names[CALL_KINDS] = {
     "accept", "WSASocket", "AcceptEx", "SO_UPDATE_ACCEPT_CONTEXT", "FIONBIO",
-    "CreateIoCompletionPort", "WSARecv", "WSASend", "GetQueuedCompletionStatus", "recv", "send"};
+    "CreateIoCompletionPort", "WSARecv", "WSASend", "GetQueuedCompletionStatus",
+    "recv", "send"};
 
 void ledger_calls(unsigned kinds)
 {
@@ -32,7 +33,8 @@ void ledger_calls(unsigned kinds)
             ledger_add(&the_ledger.calls[k], 1);
 }
 
-/* "calls":{...},"calls_per_request":N,"calls_per_connection":N at dst; its length. */
+/* ,"calls":{...},"calls_per_request":N,"calls_per_connection":N at dst;
+ * returns its length. */
 static int calls_json(char *dst, size_t size)
 {
     LONG64 all = 0, setup = 0, requests = ledger_read(&the_ledger.requests);
@@ -43,7 +45,8 @@ static int calls_json(char *dst, size_t size)
         all += v;
         if (CALL_SETUP & (1u << k))
             setup += v;
-        n += snprintf(dst + n, size - n, "%s\"%s\":%lld", k ? "," : "", call_names[k], v);
+        n += snprintf(dst + n, size - n, "%s\"%s\":%lld", k ? "," : "",
+                      call_names[k], v);
     }
     if (n > 0 && (size_t)n < size)
         n += snprintf(dst + n, size - n, "},\"calls_per_request\":%.2f,"
@@ -196,10 +199,11 @@ int ledger_json(char *dst, size_t size, const char *stage)
                       kind_names[k], c.posted, c.completed, c.failed,
                       c.posted - c.completed - c.failed);
     }
-    if (n > 0 && (size_t)n < size)
-        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld", pending_ops);
+    /* Before pending_ops: a final ledger (no "conns") still ends with it. */
     if (n > 0 && (size_t)n < size)
         n += calls_json(dst + n, size - n);
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld", pending_ops);
     AcquireSRWLockShared(&conns_lock);
     if (conns_listed && n > 0 && (size_t)n < size)
         n += snprintf(dst + n, size - n, ",\"conns\":[%s]", conns_now);

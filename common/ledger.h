@@ -15,26 +15,27 @@
 
 typedef enum { OP_RECV, OP_SEND, OP_ACCEPT, OP_KINDS } op_kind;
 
-/* The Winsock and port calls a stage makes, by kind: what a request costs (under Wine,
- * each is a round trip to wineserver). Bits, so that one line beside a compound
- * condition counts every call in it: ledger_calls(CALL_FIONBIO | CALL_ASSOCIATE).
- * Posts and dequeues are counted by common/opcheck.c; the rest beside the call. */
+/* The Winsock and port calls a stage makes, by kind: what a request costs
+ * (under Wine, each is a round trip to wineserver). Bits, so that one line
+ * beside a compound condition counts every call in it. Posts and dequeues are
+ * counted by common/opcheck.c; the others by a line beside the call. */
 typedef enum {
     CALL_ACCEPT    = 1 << 0,   /* accept() */
     CALL_SOCKET    = 1 << 1,   /* WSASocket, for an AcceptEx */
     CALL_ACCEPTEX  = 1 << 2,   /* AcceptEx posted */
     CALL_UPDATE    = 1 << 3,   /* setsockopt SO_UPDATE_ACCEPT_CONTEXT */
     CALL_FIONBIO   = 1 << 4,   /* ioctlsocket FIONBIO */
-    CALL_ASSOCIATE = 1 << 5,   /* CreateIoCompletionPort, a socket joining the port */
+    CALL_ASSOCIATE = 1 << 5,   /* CreateIoCompletionPort: joining the port */
     CALL_WSARECV   = 1 << 6,   /* WSARecv posted */
     CALL_WSASEND   = 1 << 7,   /* WSASend posted */
-    CALL_DEQUEUE   = 1 << 8,   /* GetQueuedCompletionStatus that returned a completion */
-    CALL_RECV      = 1 << 9,   /* recv() (blocking in 01, non-blocking in 05 and 06) */
-    CALL_SEND      = 1 << 10   /* send() (blocking: 01, 02) */
+    CALL_DEQUEUE   = 1 << 8,   /* a completion dequeued */
+    CALL_RECV      = 1 << 9,   /* recv(): blocking in 01, non-blocking 05/06 */
+    CALL_SEND      = 1 << 10   /* send(), blocking (01, 02) */
 } call_kind;
 #define CALL_KINDS 11
-#define CALL_SETUP (CALL_ACCEPT | CALL_SOCKET | CALL_ACCEPTEX | CALL_UPDATE | CALL_FIONBIO \
-                    | CALL_ASSOCIATE)  /* the calls a connection costs once */
+/* The calls a connection costs once. */
+#define CALL_SETUP (CALL_ACCEPT | CALL_SOCKET | CALL_ACCEPTEX | CALL_UPDATE \
+                    | CALL_FIONBIO | CALL_ASSOCIATE)
 
 typedef struct ledger {
     volatile LONG64 accepted;          /* connections accepted since start */
@@ -50,7 +51,7 @@ typedef struct ledger {
     volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
     volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
     volatile LONG64 failed[OP_KINDS];    /* ...or failed (dequeued with an error, or never queued) */
-    volatile LONG64 calls[CALL_KINDS];   /* Winsock and port calls, by kind (bit number) */
+    volatile LONG64 calls[CALL_KINDS];   /* calls, by kind (its bit's number) */
 } ledger;
 
 extern ledger the_ledger;
@@ -71,9 +72,9 @@ void ledger_set_budget(LONG64 bytes);
 int  ledger_over_budget(void);
 int  ledger_reserve(LONG64 bytes);
 void ledger_unreserve(LONG64 *reserved);
-/* One more call of each kind in `kinds` (call_kind bits). /stats gives them as "calls",
- * with "calls_per_request" (all of them over requests) and "calls_per_connection" (the
- * CALL_SETUP ones over connections accepted). */
+/* One more call of each kind in `kinds` (call_kind bits). /stats gives them
+ * as "calls", with "calls_per_request" (all of them over requests) and
+ * "calls_per_connection" (the CALL_SETUP ones over connections accepted). */
 void ledger_calls(unsigned kinds);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
