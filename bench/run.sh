@@ -21,6 +21,11 @@
 #    after 06, and are reported beside 06 and 04, round by round.
 # 1c. Calls: /stats before and after each wrk run; the growth of its "calls" counters over
 #    the requests answered (and, for the setup calls, over the connections accepted).
+# 1d. Wineserver requests per request (BENCH_TRACE=1, the default): each server alone in
+#    a prefix of its own ($BUILD_DIR/wine-trace) whose wineserver traces every request
+#    (WINEDEBUG=+server); curl asks 300 keep-alive requests on one connection, then 100
+#    with Connection: close; the trace's request lines during each, over the requests.
+#    Not timed, so the machine's load does not move it: what each call costs under Wine.
 # Knobs: BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_IDLE ("1000 10000"; "" skips),
 # BENCH_FLIGHT (1; 0 skips the downloads), BENCH_ONLY ("04 06 06+skip": only these
 # servers, the reference always), IOCP_WINEPREFIX.
@@ -33,7 +38,7 @@ out=$build/bench
 logs=$out/logs
 duration=${BENCH_SECONDS:-3}
 rounds=${BENCH_ROUNDS:-3}
-idle_counts=${BENCH_IDLE:-1000 10000}
+idle_counts=${BENCH_IDLE-1000 10000}
 conns=50
 wrk_timeout=2  # s: a response slower than this counts as a timeout (and bounds 01's run)
 all_stages=(01-blocking 02-recv-only 03-recv-send 04-thread-pool 05-acceptex 06-shutdown)
@@ -56,7 +61,7 @@ wine_ready || exit 1
 started=$SECONDS
 clk_tck=$(getconf CLK_TCK)
 mkdir -p "$logs"
-rm -f "$out"/tput.txt "$out"/calls.txt "$out"/idle-*.txt "$logs"/*.log
+rm -f "$out"/tput.txt "$out"/calls.txt "$out"/trace.txt "$out"/idle-*.txt "$logs"/*.log
 
 # ------------------------------------------------------------------ the servers
 
@@ -235,6 +240,48 @@ for round in $(seq "$rounds"); do
     done
 done
 
+# ------------------------------------------------------------------ wineserver requests
+
+# trace_count FILE: the wineserver requests traced in FILE so far (a request's line is
+# "0024: name( args )"; its reply's, "0024: name() = ...").
+trace_count() { grep -cE '^[0-9a-f]{4}: [a-z_]+\( ' "$1" 2>/dev/null || echo 0; }
+
+if [ "${BENCH_TRACE:-1}" = 1 ]; then
+    echo "wineserver requests per request (WINEDEBUG=+server, prefix $build/wine-trace)"
+    (
+        export WINEPREFIX=$build/wine-trace
+        wine_ready || exit 1
+        for name in "${names[@]}"; do
+            f=$logs/trace-$name.err
+            wineserver -k 2>/dev/null; wineserver -w 2>/dev/null
+            WINEDEBUG=+server wine "${exe[$name]}" -p 0 -q >"$logs/trace.out" 2>"$f" &
+            PID=$! PORT=
+            for _ in $(seq 300); do
+                PORT=$(tr -d '\r' <"$logs/trace.out" | sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+                [ -n "$PORT" ] && break
+                sleep 0.2
+            done
+            if [ -z "$PORT" ]; then stop; echo "$name FAIL did-not-start" >>"$out/trace.txt"; continue; fi
+            url=http://127.0.0.1:$PORT/
+            urls() { for _ in $(seq "$1"); do printf '%s ' "$url"; done; }
+            # shellcheck disable=SC2046
+            curl -s -m 60 $(urls 50) >/dev/null  # warm: the pool, the workers, the first connection
+            sleep 0.5; c0=$(trace_count "$f")
+            # shellcheck disable=SC2046
+            curl -s -m 60 $(urls 300) >/dev/null
+            sleep 0.5; c1=$(trace_count "$f")
+            # shellcheck disable=SC2046
+            curl -s -m 60 -H 'Connection: close' $(urls 100) >/dev/null
+            sleep 0.5; c2=$(trace_count "$f")
+            stop
+            awk -v n="$name" -v a="$c0" -v b="$c1" -v c="$c2" \
+                'BEGIN { printf "%s %.1f %.1f\n", n, (b - a) / 300, (c - b) / 100 }' >>"$out/trace.txt"
+            printf '  %-16s %s\n' "$name" "$(tail -n 1 "$out/trace.txt" | cut -d' ' -f2-) (keep-alive, close)"
+        done
+        wineserver -k 2>/dev/null
+    )
+fi
+
 # ------------------------------------------------------------------ idle connections
 
 echo "idle connections: ${idle_counts} (stages ${idle_stages[*]}; 06's variants: ${idle_counts%% *})"
@@ -403,6 +450,24 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
                 echo "$row |"
             done
         done
+        echo
+    fi
+    if [ -s "$out/trace.txt" ]; then
+        echo "## Wineserver requests per request (WINEDEBUG=+server; not timed)"
+        echo
+        echo "Each server alone, its wineserver tracing every request: 300 keep-alive requests on one"
+        echo "connection, then 100 with Connection: close (one connection each), after 50 to warm up."
+        echo "Under Wine every Winsock and port call is one or more of these round trips; this figure"
+        echo "does not depend on the machine's load. \"calls\" is the same run's Winsock calls (above)."
+        echo
+        echo "| server | keep-alive | x 04 | calls | Connection: close | x 04 | calls |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        t04=$(awk -v n="$s04" '$1 == n { print $2, $3 }' "$out/trace.txt")
+        while read -r name ka cl; do
+            [ "$ka" = FAIL ] && { echo "| $name | did not start | | | | | |"; continue; }
+            echo "| $name | $ka | $(ratio "$ka" "${t04%% *}") | $(calls_med "$name" keep-alive per_request) |" \
+                 "$cl | $(ratio "$cl" "${t04##* }") | $(calls_med "$name" close per_request) |"
+        done <"$out/trace.txt"
         echo
     fi
     echo "## Idle connections: ${idle_counts// / and } connections that send nothing"
