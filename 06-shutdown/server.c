@@ -472,7 +472,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: start_accepting asks */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
@@ -582,15 +582,25 @@ static void refill_accept_pool(int count)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done.
+ * AcceptEx and GetAcceptExSockaddrs are Winsock extensions, not exported by
+ * ws2_32: the listening socket's provider hands out their addresses. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
+    GUID accept_ex_id = WSAID_ACCEPTEX;
+    GUID addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                    sizeof accept_ex_id, &server.accept_ex,
+                    sizeof server.accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &addresses_id,
+                    sizeof addresses_id, &server.get_addresses,
+                    sizeof server.get_addresses, &bytes, NULL, NULL) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return FALSE;
     }
