@@ -179,28 +179,3 @@ response_end app_respond(http_request *req, buffer *out, http_body *body)
     req->status = 200;
     return req->keep_alive ? RESPONSE_KEEP_OPEN : RESPONSE_LAST;
 }
-
-int app_admit(const http_request *req, LONG64 *reserved)
-{
-    if (*reserved > 0)
-        return 1;
-    if (req->content_length == 0)  /* /stats is answered over the budget: it shows it */
-        return strcmp(req->path, "/stats") == 0 || !ledger_over_budget();
-    /* The body in the work buffer, then its echo in the send queue: both, for a moment. */
-    *reserved = 2 * (LONG64)(req->header_len + req->content_length);
-    if (ledger_reserve(*reserved))
-        return 1;
-    *reserved = 0;
-    return 0;
-}
-
-response_end app_refuse(http_request *req, buffer *out)
-{
-    static const char why[] = "503 Service Unavailable: the server's buffers are over its "
-                              "budget (--budget-mb); retry in a second\n";
-    ledger_add(&the_ledger.requests, 1);
-    ledger_add(&the_ledger.refused, 1);
-    req->status = 503;
-    return http_write_head(out, 503, "text/plain", sizeof why - 1, 0, "Retry-After: 1\r\n")
-           || buffer_append(out, why, sizeof why - 1) ? RESPONSE_FAILED : RESPONSE_LAST;
-}

@@ -30,12 +30,4 @@ const char *app_stage_name(void);
  * with http_body_next() as its sends drain, and answers nothing else until body->left is
  * 0. GET /sleep blocks the calling thread for the asked time: that is its point. */
 response_end app_respond(http_request *req, buffer *out, http_body *body);
-/* 06's --budget-mb (ledger_set_budget): may req be answered? Over the budget, no (but
- * /stats, which says why). A request with a body reserves, at its header (req framed up
- * to HTTP_NEED_MORE), room for the body and its echo, kept in *reserved (0: none yet) and
- * given back with ledger_unreserve once it is answered; no room, no. */
-int app_admit(const http_request *req, LONG64 *reserved);
-/* Refuse req instead: 503 with Retry-After, counted in /stats "refused". */
-response_end app_refuse(http_request *req, buffer *out);
-
 #endif

@@ -33,40 +33,6 @@ static void account_buffer(long long delta)
     }
 }
 
-void ledger_set_budget(LONG64 bytes)
-{
-    InterlockedExchange64(&the_ledger.buffer_budget, bytes);
-}
-
-int ledger_over_budget(void)
-{
-    LONG64 budget = ledger_read(&the_ledger.buffer_budget);
-    return budget > 0 && ledger_read(&the_ledger.buffer_bytes) > budget;
-}
-
-int ledger_reserve(LONG64 bytes)
-{
-    LONG64 budget = ledger_read(&the_ledger.buffer_budget), held, seen;
-    if (budget == 0)
-        return 1;
-    held = ledger_read(&the_ledger.reserved);
-    for (;;) {  /* compare-and-swap: two headers at once cannot both take the last room */
-        if (ledger_read(&the_ledger.buffer_bytes) + held + bytes > budget)
-            return 0;
-        seen = InterlockedCompareExchange64(&the_ledger.reserved, held + bytes, held);
-        if (seen == held)
-            return 1;
-        held = seen;
-    }
-}
-
-void ledger_unreserve(LONG64 *reserved)
-{
-    if (ledger_read(&the_ledger.buffer_budget) > 0)
-        ledger_add(&the_ledger.reserved, -*reserved);
-    *reserved = 0;
-}
-
 static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
 
 const char *op_kind_name(op_kind kind)

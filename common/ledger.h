@@ -13,7 +13,7 @@
 #include <windows.h>
 #include <stddef.h>
 
-typedef enum { OP_RECV, OP_SEND, OP_ACCEPT, OP_KINDS } op_kind;
+#include "opcheck.h"
 
 typedef struct ledger {
     volatile LONG64 accepted;          /* connections accepted since start */
@@ -40,15 +40,6 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta);
 LONG64 ledger_read(volatile LONG64 *counter);
 /* "recv", "send", "accept". */
 const char *op_kind_name(op_kind kind);
-/* A server-wide budget for buffer_bytes (06: --budget-mb, 0: none). Over it, 06 refuses
- * requests and stops reading. A request with a body reserves what it will hold at its
- * header, before the body is read: ledger_reserve says whether buffer_bytes, what is
- * reserved already and `bytes` still fit (and reserves them), ledger_unreserve gives
- * back what *reserved holds (once the request is answered) and zeroes it. */
-void ledger_set_budget(LONG64 bytes);
-int  ledger_over_budget(void);
-int  ledger_reserve(LONG64 bytes);
-void ledger_unreserve(LONG64 *reserved);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
 LONG64 ledger_pending(op_kind kind);
 /* No live connection and no pending operation: what a shutdown waits for. */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ledger.h"
 #include "log.h"
 
 static const char *const call_names[OP_KINDS] = {"WSARecv", "WSASend", "AcceptEx"};

@@ -21,7 +21,13 @@
 #ifndef OPCHECK_H
 #define OPCHECK_H
 
-#include "ledger.h"   /* op_kind */
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#endif
+#include <windows.h>
+
+/* What an operation is: every completion is dispatched on it. */
+typedef enum { OP_RECV, OP_SEND, OP_ACCEPT, OP_KINDS } op_kind;
 
 typedef struct op_check {
     unsigned magic;
