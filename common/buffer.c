@@ -1,8 +1,9 @@
 /* buffer.c - see buffer.h.
  *
- * The unconsumed bytes live at data[start .. start+len). Consuming only moves `start`,
- * so taking one request off the front of a buffer holding ten pipelined ones costs
- * nothing; the bytes are moved once, later, when room is needed at the end. */
+ * The unconsumed bytes live at data[start .. start+len). Consuming only
+ * moves `start`, so taking one request off the front of a buffer holding ten
+ * pipelined ones costs nothing; the bytes are moved once, later, when room
+ * is needed at the end. */
 #include "buffer.h"
 
 #include <assert.h>
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Smallest allocation: a typical request fits, and tiny appends do not realloc each time. */
+/* Smallest allocation: a typical request fits, and tiny appends do not
+ * realloc each time. */
 #define BUFFER_MIN_CAP 1024u
 
 static buffer_account_fn account_hook;
@@ -21,7 +23,8 @@ void buffer_set_accounting(buffer_account_fn hook)
     account_hook = hook;
 }
 
-/* Every change of cap goes through here, so the ledger's buffer_bytes is exact. */
+/* Every change of cap goes through here, so the ledger's buffer_bytes is
+ * exact. */
 static void account(size_t old_cap, size_t new_cap)
 {
     if (account_hook != NULL && new_cap != old_cap)
@@ -40,7 +43,8 @@ char *buffer_reserve(buffer *b, size_t n)
     size_t want, new_cap;
     char *p;
 
-    /* len <= limit always holds, so this test cannot overflow (len + n could). */
+    /* len <= limit always holds, so this test cannot overflow (len + n
+     * could). */
     if (n > b->limit - b->len)
         return NULL;
     want = b->len + n;
@@ -48,9 +52,9 @@ char *buffer_reserve(buffer *b, size_t n)
     if (b->data != NULL && n <= b->cap - b->start - b->len)   /* room at the end already */
         return b->data + b->start + b->len;
 
-    /* Move the contents to the front: the consumed bytes before `start` become free
-     * room, and if that is still too little, realloc grows a buffer that needs `want`
-     * bytes rather than start + want. */
+    /* Move the contents to the front: the consumed bytes before `start`
+     * become free room, and if that is still too little, realloc grows a
+     * buffer that needs `want` bytes rather than start + want. */
     if (b->start > 0) {
         memmove(b->data, b->data + b->start, b->len);
         b->start = 0;
@@ -58,8 +62,9 @@ char *buffer_reserve(buffer *b, size_t n)
     if (b->data != NULL && want <= b->cap)
         return b->data + b->len;
 
-    /* Grow geometrically so appending byte by byte stays linear; never past the limit.
-     * (cap > limit / 2 is tested instead of cap * 2 > limit: no overflow on 32-bit size_t.) */
+    /* Grow geometrically so appending byte by byte stays linear; never past
+     * the limit. (cap > limit / 2 is tested instead of cap * 2 > limit: no
+     * overflow on 32-bit size_t.) */
     if (b->cap == 0)
         new_cap = BUFFER_MIN_CAP < b->limit ? BUFFER_MIN_CAP : b->limit;
     else
@@ -98,8 +103,9 @@ int buffer_append(buffer *b, const void *p, size_t n)
     return 0;
 }
 
-/* vsnprintf writes a terminating NUL, so one byte more than the text is reserved (it is
- * not committed): a text that would end exactly at the limit fails. */
+/* vsnprintf writes a terminating NUL, so one byte more than the text is
+ * reserved (it is not committed): a text that would end exactly at the limit
+ * fails. */
 int buffer_printf(buffer *b, const char *fmt, ...)
 {
     va_list ap, again;
@@ -127,8 +133,8 @@ void buffer_consume(buffer *b, size_t n)
     b->len -= n;
     if (b->len > 0)
         return;
-    /* Empty: the next bytes go to the front, and an idle connection does not sit on a
-     * large allocation left over from one big response. */
+    /* Empty: the next bytes go to the front, and an idle connection does not
+     * sit on a large allocation left over from one big response. */
     b->start = 0;
     if (b->cap > BUFFER_KEEP)
         buffer_release(b);
@@ -143,7 +149,8 @@ long buffer_find(const buffer *b, const char *needle, size_t needle_len)
     if (b->len < needle_len)
         return -1;
     hay = b->data + b->start;
-    /* Candidates for the first byte of a match: memchr skips to each one quickly. */
+    /* Candidates for the first byte of a match: memchr skips to each one
+     * quickly. */
     end = hay + (b->len - needle_len) + 1;
     for (p = hay; (p = memchr(p, needle[0], (size_t)(end - p))) != NULL; p++) {
         if (memcmp(p, needle, needle_len) == 0)
@@ -160,8 +167,9 @@ void buffer_release(buffer *b)
     b->start = b->len = b->cap = 0;
 }
 
-/* The whole struct is exchanged, limit included: each limit stays with the contents it
- * bounds, so neither buffer can end up holding more than its limit allows. */
+/* The whole struct is exchanged, limit included: each limit stays with the
+ * contents it bounds, so neither buffer can end up holding more than its
+ * limit allows. */
 void buffer_swap(buffer *a, buffer *b)
 {
     buffer t = *a;

@@ -70,7 +70,8 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
     return *end == ',' ? end + 1 : end;
 }
 
-/* Before main: the rules, once; a program that cannot honour them does not start. */
+/* Before main: the rules, once; a program that cannot honour them does not
+ * start. */
 __attribute__((constructor)) static void fault_rules(void)
 {
     const char *spec = getenv("IOCP_FAULT"), *p = spec;
@@ -117,7 +118,8 @@ static int fault_for(int kind)
     return 0;
 }
 
-/* 1 when this post of `kind` must fail: the error is set, as Winsock sets it. */
+/* 1 when this post of `kind` must fail: the error is set, as Winsock sets
+ * it. */
 static int fails(int kind)
 {
     int error = fault_for(kind);
@@ -154,7 +156,8 @@ static BOOL PASCAL fault_AcceptEx(SOCKET listener, SOCKET accepted, PVOID buf, D
                                             bytes, ov);
 }
 
-/* The real WSAIoctl; when it hands out AcceptEx, the caller gets fault_AcceptEx instead. */
+/* The real WSAIoctl; when it hands out AcceptEx, the caller gets
+ * fault_AcceptEx instead. */
 int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out,
                           DWORD out_size, LPDWORD returned, LPWSAOVERLAPPED ov,
                           LPWSAOVERLAPPED_COMPLETION_ROUTINE done)

@@ -5,13 +5,13 @@
  * common/fault.h, mingw-w64), so no stage names it: a call to WSARecv, WSASend
  * or WSASocketW reaches a wrapper in fault.c, and so does WSAIoctl, whose
  * wrapper hands out a wrapper for AcceptEx when a program asks for its address
- * (common/net.c's net_accept_ex, stages 05 and 06).
+ * (WSAIoctl's SIO_GET_EXTENSION_FUNCTION_POINTER, in a stage that pools accepts).
  *
  * The environment variable IOCP_FAULT says which posts fail: rules
  * KIND:WHICH:ERROR, separated by commas (at most 8):
  *   KIND    recv (WSARecv), send (WSASend), accept (AcceptEx) or socket
  *           (WSASocketW: the listener's is the 1st, then the AcceptEx sockets
- *           of 05 and 06); the posts of each kind are counted from 1 in the
+ *           of a stage that pools accepts); the posts of each kind are counted from 1 in the
  *           order the program makes them, across all its threads
  *   WHICH   N      the Nth post
  *           N-M    the Nth to the Mth
@@ -56,7 +56,8 @@ int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID
                           DWORD out_size, LPDWORD returned, LPWSAOVERLAPPED ov,
                           LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
 
-/* After <winsock2.h>: its declarations keep their names, the calls below get these. */
+/* After <winsock2.h>: its declarations keep their names, the calls below get
+ * these. */
 #define WSARecv  fault_WSARecv
 #define WSASend  fault_WSASend
 #define WSAIoctl fault_WSAIoctl

@@ -1,10 +1,11 @@
 /* http.c - see http.h.
  *
- * The parser works on the bytes as they lie in the work buffer: no copy of the header
- * block is made, no terminating NUL is needed, and every scan is bounded by a length,
- * so it is safe on any bytes a client sends (tests/fuzz/fuzz_http.c checks that).
- * Character classes are spelled out for ASCII instead of <ctype.h>, whose answers
- * depend on the locale and which is undefined for negative chars. */
+ * The parser works on the bytes as they lie in the work buffer: no copy of
+ * the header block is made, no terminating NUL is needed, and every scan is
+ * bounded by a length, so it is safe on any bytes a client sends
+ * (tests/fuzz/fuzz_http.c checks that). Character classes are spelled out
+ * for ASCII instead of <ctype.h>, whose answers depend on the locale and
+ * which is undefined for negative chars. */
 #include "http.h"
 
 #include <stdio.h>
@@ -99,10 +100,11 @@ static int has_token(span list, const char *token)
     return 0;
 }
 
-/* Decimal digits only (no sign, no space), at least one. Returns -1 for anything else;
- * otherwise sets *value, to max + 1 for any larger number: digits are still read, but
- * the value stops growing, so a long run of digits cannot overflow size_t.
- * (max must stay below SIZE_MAX / 10, as every limit in http.h does, even with 32-bit size_t.) */
+/* Decimal digits only (no sign, no space), at least one. Returns -1 for
+ * anything else; otherwise sets *value, to max + 1 for any larger number:
+ * digits are still read, but the value stops growing, so a long run of
+ * digits cannot overflow size_t. (max must stay below SIZE_MAX / 10, as
+ * every limit in http.h does, even with 32-bit size_t.) */
 static int parse_decimal(span s, size_t max, size_t *value)
 {
     size_t i, v = 0;
@@ -118,8 +120,8 @@ static int parse_decimal(span s, size_t max, size_t *value)
     return 0;
 }
 
-/* Every error goes out with Connection: close: after a malformed request the server
- * cannot know where the next one would start. */
+/* Every error goes out with Connection: close: after a malformed request the
+ * server cannot know where the next one would start. */
 static int fail(http_request *req, int status, const char *error)
 {
     req->status = status;
@@ -128,7 +130,8 @@ static int fail(http_request *req, int status, const char *error)
     return status;
 }
 
-/* Copy s into a char array of `size` bytes as a C string; 0 when it does not fit. */
+/* Copy s into a char array of `size` bytes as a C string; 0 when it does not
+ * fit. */
 static int copy_out(char *dst, size_t size, span s)
 {
     if (s.n >= size)
@@ -138,7 +141,8 @@ static int copy_out(char *dst, size_t size, span s)
     return 1;
 }
 
-/* METHOD SP request-target SP HTTP-version: exactly one space between the parts. */
+/* METHOD SP request-target SP HTTP-version: exactly one space between the
+ * parts. */
 static int parse_request_line(span line, http_request *req)
 {
     size_t method_end, target_end, query_at;
@@ -183,13 +187,15 @@ typedef struct header_state {
     int have_length;  /* a Content-Length header was seen */
 } header_state;
 
-/* One "Name: value" line. Only the headers that change the framing matter here. */
+/* One "Name: value" line. Only the headers that change the framing matter
+ * here. */
 static int parse_header(span line, http_request *req, header_state *st)
 {
     size_t colon = skip(line, 0, is_tchar), i, length;
     span name, value;
 
-    /* A line starting with whitespace (obsolete line folding) fails here too. */
+    /* A line starting with whitespace (obsolete line folding) fails here
+     * too. */
     if (colon == 0 || colon == line.n || line.p[colon] != ':')
         return fail(req, 400, "bad header line");
     name = make_span(line.p, colon);
@@ -203,7 +209,8 @@ static int parse_header(span line, http_request *req, header_state *st)
     if (equals_nocase(name, "Content-Length")) {
         if (parse_decimal(value, HTTP_MAX_BODY, &length) != 0)
             return fail(req, 400, "bad Content-Length");
-        /* Two different lengths: which one frames the body? (request smuggling) */
+        /* Two different lengths: which one frames the body? (request
+         * smuggling) */
         if (st->have_length && length != req->content_length)
             return fail(req, 400, "conflicting Content-Length");
         if (length > HTTP_MAX_BODY)
@@ -211,7 +218,8 @@ static int parse_header(span line, http_request *req, header_state *st)
         req->content_length = length;
         st->have_length = 1;
     } else if (equals_nocase(name, "Transfer-Encoding")) {
-        /* Chunked bodies are not implemented; guessing the framing would be worse. */
+        /* Chunked bodies are not implemented; guessing the framing would be
+         * worse. */
         return fail(req, 501, "Transfer-Encoding not supported");
     } else if (equals_nocase(name, "Connection")) {
         st->close |= has_token(value, "close");
@@ -222,16 +230,18 @@ static int parse_header(span line, http_request *req, header_state *st)
 
 int http_frame(const char *data, size_t len, http_request *req)
 {
-    /* The blank line must end within the first HTTP_MAX_HEADER bytes: never look further. */
+    /* The blank line must end within the first HTTP_MAX_HEADER bytes: never
+     * look further. */
     size_t window = len < HTTP_MAX_HEADER ? len : HTTP_MAX_HEADER;
     size_t pos, next;
     header_state st = {0, 0, 0};
     int rc;
 
     memset(req, 0, sizeof *req);
-    /* Line by line; each line is judged as soon as its '\n' is here, so garbage is
-     * refused at once instead of after 8 KiB. The whole block is parsed again on every
-     * call: it is at most 8 KiB, and it keeps the parser free of saved state. */
+    /* Line by line; each line is judged as soon as its '\n' is here, so
+     * garbage is refused at once instead of after 8 KiB. The whole block is
+     * parsed again on every call: it is at most 8 KiB, and it keeps the
+     * parser free of saved state. */
     for (pos = 0;; pos = next) {
         const char *nl = pos < window ? memchr(data + pos, '\n', window - pos) : NULL;
         span line;
@@ -259,17 +269,18 @@ int http_frame(const char *data, size_t len, http_request *req)
         return HTTP_NEED_MORE;   /* the body is still on its way */
     req->total_len = next + req->content_length;
     req->body = data + next;
-    /* HTTP/1.1 is persistent unless the client says close; HTTP/1.0 only when it asks
-     * with "Connection: keep-alive" (RFC 9112, 9.3 and C.2.2), as ApacheBench's -k does:
-     * the answer then says "Connection: keep-alive" back (http_write_head). */
+    /* HTTP/1.1 is persistent unless the client says close; HTTP/1.0 only
+     * when it asks with "Connection: keep-alive" (RFC 9112, 9.3 and C.2.2),
+     * as ApacheBench's -k does: the answer then says "Connection:
+     * keep-alive" back (http_write_head). */
     req->keep_alive = !st.close && (req->minor_version >= 1 || st.keep_alive);
     req->head_only = strcmp(req->method, "HEAD") == 0;
     return HTTP_READY;
 }
 
-/* The routes of STAGES.md. `allow` is both the methods a path takes and the value of the
- * Allow header its 405 carries. A route with `param` needs a query parameter of that name
- * with a value in 0..max. */
+/* The routes. `allow` is both the methods a path takes and the value of the
+ * Allow header its 405 carries. A route with `param` needs a query parameter
+ * of that name with a value in 0..max. */
 typedef struct route_def {
     const char *path;
     http_route route;
@@ -324,7 +335,8 @@ int http_route_request(http_request *req)
     r = find_route(req->path);
     if (r == NULL)
         return fail(req, 404, "no such path");
-    /* http_frame() lets only uppercase methods through, so this comparison is exact. */
+    /* http_frame() lets only uppercase methods through, so this comparison
+     * is exact. */
     if (!has_token(make_span(r->allow, strlen(r->allow)), req->method))
         return fail(req, 405, "method not allowed");
     if (r->param != NULL && query_number(req->query, r->param, r->max, &req->arg) != 0)
@@ -338,8 +350,8 @@ int http_route_request(http_request *req)
 int http_write_head(buffer *out, int status, const char *content_type,
                     size_t body_len, int keep_alive, const char *extra_headers)
 {
-    /* One printf: the head is appended whole or not at all. %llu rather than %zu, which
-     * the old msvcrt.dll printf does not know. */
+    /* One printf: the head is appended whole or not at all. %llu rather than
+     * %zu, which the old msvcrt.dll printf does not know. */
     return buffer_printf(out,
                          "HTTP/1.1 %d %s\r\n"
                          "Server: iocp-stages\r\n"
@@ -353,7 +365,8 @@ int http_write_head(buffer *out, int status, const char *content_type,
                          extra_headers != NULL ? extra_headers : "");
 }
 
-/* A macro, not a variable, so the compiler checks both printf calls against it. */
+/* A macro, not a variable, so the compiler checks both printf calls against
+ * it. */
 #define ERROR_BODY "%d %s: %s\n"
 
 static int write_error(buffer *out, int status, const char *reason, const char *extra_headers)
@@ -388,8 +401,9 @@ int http_write_request_error(buffer *out, const http_request *req)
     return write_error(out, req->status, req->error, allow);
 }
 
-/* The 15 digits of a line's number, plus 16, in place: cheaper than formatting each
- * line's number again (a 64-bit division is a library call on 32-bit x86). */
+/* The 15 digits of a line's number, plus 16, in place: cheaper than
+ * formatting each line's number again (a 64-bit division is a library call
+ * on 32-bit x86). */
 static void next_line_number(char *digits)
 {
     int i, carry = 16;
@@ -411,7 +425,8 @@ void http_big_pattern(char *dst, size_t offset, size_t n)
         number /= 10;
     }
     line[15] = '\n';
-    /* The first line may start mid-line (col > 0) and the last may stop short. */
+    /* The first line may start mid-line (col > 0) and the last may stop
+     * short. */
     for (; n > 0; n -= take, dst += take, col = 0) {
         take = 16 - col < n ? 16 - col : n;
         memcpy(dst, line + col, take);
@@ -425,7 +440,8 @@ int http_write_big(buffer *out, size_t offset, size_t n)
 
     if (n == 0)
         return 0;
-    /* Generated straight into the buffer: no temporary copy of a body that can be 64 MiB. */
+    /* Generated straight into the buffer: no temporary copy of a body that
+     * can be 64 MiB. */
     dst = buffer_reserve(out, n);
     if (dst == NULL)
         return -1;
@@ -446,10 +462,10 @@ int http_body_next(http_body *body, buffer *out, size_t high)
     return 0;
 }
 
-/* The favicon is a constant: built by the compiler, so no thread ever writes it.
- * An .ico file is an ICONDIR, one ICONDIRENTRY per image, then the image: a
- * BITMAPINFOHEADER, the colour pixels (bottom row first, B G R A) and a 1-bit AND mask.
- * All numbers are little-endian. */
+/* The favicon is a constant: built by the compiler, so no thread ever writes
+ * it. An .ico file is an ICONDIR, one ICONDIRENTRY per image, then the
+ * image: a BITMAPINFOHEADER, the colour pixels (bottom row first, B G R A)
+ * and a 1-bit AND mask. All numbers are little-endian. */
 #define LE16(v) ((v) & 0xFF), (((v) >> 8) & 0xFF)
 #define LE32(v) LE16(v), (((v) >> 16) & 0xFF), (((v) >> 24) & 0xFF)
 
@@ -468,17 +484,20 @@ int http_body_next(http_body *body, buffer *out, size_t high)
 static const unsigned char favicon[ICON_FILE_BYTES] = {
     /* ICONDIR: reserved, type 1 (icon), 1 image */
     LE16(0), LE16(1), LE16(1),
-    /* ICONDIRENTRY: 16 x 16, no palette, reserved, 1 plane, 32 bpp, image size, offset */
+    /* ICONDIRENTRY: 16 x 16, no palette, reserved, 1 plane, 32 bpp, image
+     * size, offset */
     16, 16, 0, 0, LE16(1), LE16(32), LE32(ICON_IMAGE_BYTES), LE32(ICON_HEADER_BYTES),
-    /* BITMAPINFOHEADER: size, width, height (doubled: colour pixels plus AND mask),
-     * planes, bpp, BI_RGB, image size, resolution x and y, colours used, important */
+    /* BITMAPINFOHEADER: size, width, height (doubled: colour pixels plus AND
+     * mask), planes, bpp, BI_RGB, image size, resolution x and y, colours
+     * used, important */
     LE32(40), LE32(16), LE32(32), LE16(1), LE16(32), LE32(0),
     LE32(ICON_PIXEL_BYTES + ICON_MASK_BYTES), LE32(0), LE32(0), LE32(0), LE32(0),
     /* 16 rows: a blue square with a light border */
     EDGE_ROW,
     X4(INNER_ROW), X4(INNER_ROW), X4(INNER_ROW), INNER_ROW, INNER_ROW,
     EDGE_ROW,
-    /* The AND mask is all zero bits (every pixel opaque): the array's zero fill. */
+    /* The AND mask is all zero bits (every pixel opaque): the array's zero
+     * fill. */
 };
 
 const unsigned char *http_favicon(size_t *len)

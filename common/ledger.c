@@ -14,7 +14,8 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta)
     InterlockedExchangeAdd64(counter, delta);
 }
 
-/* A 64-bit read is not atomic on 32-bit x86: read through an interlocked operation. */
+/* A 64-bit read is not atomic on 32-bit x86: read through an interlocked
+ * operation. */
 LONG64 ledger_read(volatile LONG64 *counter)
 {
     return InterlockedCompareExchange64(counter, 0, 0);
@@ -46,9 +47,9 @@ void ledger_init(void)
     buffer_set_accounting(account_buffer);
 }
 
-/* One kind's counters. completed and failed are read before posted: an operation is
- * counted as posted before it can complete, so read this way pending is never negative,
- * even while other threads post and complete. */
+/* One kind's counters. completed and failed are read before posted: an
+ * operation is counted as posted before it can complete, so read this way
+ * pending is never negative, even while other threads post and complete. */
 typedef struct op_counts { LONG64 posted, completed, failed; } op_counts;
 
 static op_counts read_counts(int k)
@@ -78,7 +79,8 @@ int ledger_drained(void)
     return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0;
 }
 
-/* The list being noted (the sweep's thread only) and the one /stats gives (under its lock). */
+/* The list being noted (the sweep's thread only) and the one /stats gives
+ * (under its lock). */
 static char conns_next[LEDGER_CONNS * 96], conns_now[sizeof conns_next];
 static int conns_next_len, conns_noted, conns_listed;
 static SRWLOCK conns_lock = SRWLOCK_INIT;

@@ -1,9 +1,10 @@
 /* ledger.h - the counters behind GET /stats.
  *
- * Every stage keeps the same ledger so a test (or a reader with a browser) can check
- * the answer to "when may I free?": after every client has gone, live_connections and
- * the pending operations must come back to zero. Counters are updated with Interlocked
- * operations, so any worker thread may touch them. */
+ * Every stage keeps the same ledger so a test (or a reader with a browser)
+ * can check the answer to "when may I free?": after every client has gone,
+ * live_connections and the pending operations must come back to zero.
+ * Counters are updated with Interlocked operations, so any worker thread may
+ * touch them. */
 #ifndef LEDGER_H
 #define LEDGER_H
 
@@ -40,12 +41,14 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta);
 LONG64 ledger_read(volatile LONG64 *counter);
 /* "recv", "send", "accept". */
 const char *op_kind_name(op_kind kind);
-/* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
+/* pending = posted - completed - failed, for one kind or (OP_KINDS) all of
+ * them. */
 LONG64 ledger_pending(op_kind kind);
 /* No live connection and no pending operation: what a shutdown waits for. */
 int  ledger_drained(void);
-/* 06's sweep notes each open connection it passes (the first LEDGER_CONNS); then
- * ledger_conns_done() makes that the list /stats gives as "conns" (the lab draws it). */
+/* A server that sweeps its connections notes each open one it passes (the
+ * first LEDGER_CONNS); then ledger_conns_done() makes that the list /stats
+ * gives as "conns" (the lab draws it). */
 #define LEDGER_CONNS 16
 void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued);
 void ledger_conns_done(void);

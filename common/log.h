@@ -42,9 +42,11 @@ int  log_enabled(log_level level);
 void log_event(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
 /* Every posted and completed operation: shown with -v. */
 void log_op(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
-/* Errors: always shown; "<event>: NAME (number)" for the Win32/Winsock error err. */
+/* Errors: always shown; "<event>: NAME (number)" for the Win32/Winsock error
+ * err. */
 void log_error(long conn_id, DWORD err, const char *fmt, ...) LOG_PRINTF(3, 4);
-/* "ERROR_OPERATION_ABORTED (995)", "WSAECONNRESET (10054)", "error 1234" when unknown. */
+/* "ERROR_OPERATION_ABORTED (995)", "WSAECONNRESET (10054)", "error 1234"
+ * when unknown. */
 const char *error_name(DWORD err, char *buf, size_t size);
 
 #endif

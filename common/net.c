@@ -155,10 +155,11 @@ SOCKET net_listen(const options *opt, const char *stage)
         fprintf(stderr, "error: -b %s is not an IPv4 address\n", opt->bind_addr);
         exit(1);
     }
-    /* Overlapped, so that AcceptEx can run on it through the port; not inherited by a
-     * child process: a duplicated handle keeps a connection open after our closesocket.
-     * That accept()'s sockets take this from the listener is an assumption (no page says
-     * so; CPython clears HANDLE_FLAG_INHERIT on each): safe here, no server starts one. */
+    /* Overlapped, so that AcceptEx can run on it through the port; not
+     * inherited by a child process: a duplicated handle keeps a connection
+     * open after our closesocket. That accept()'s sockets take this from the
+     * listener is an assumption (no page says so; CPython clears
+     * HANDLE_FLAG_INHERIT on each): safe here, no server starts one. */
     sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                       WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (sock == INVALID_SOCKET)

@@ -39,12 +39,14 @@ typedef struct op_check {
 void opcheck_init(op_check *check);
 void opcheck_free(op_check *check);
 
-/* The three events (see above). op_dequeued comes first, before anything reads the op. */
+/* The three events (see above). op_dequeued comes first, before anything
+ * reads the op. */
 void op_posted(op_check *check, op_kind kind, long conn_id, unsigned long bytes);
 void op_post_failed(op_check *check, DWORD err);
 void op_dequeued(op_check *check, DWORD bytes, DWORD err);
 
-/* make DEBUG=1: stop when a connection's state does not move forward (from < to). */
+/* make DEBUG=1: stop when a connection's state does not move forward (from <
+ * to). */
 void opcheck_state(long conn_id, int from, int to, const char *const names[]);
 
 /* The guard alone (tests/debug/opcheck-selftest.c). */
