@@ -14,8 +14,8 @@
 /* How a response leaves its connection. */
 typedef enum {
     RESPONSE_KEEP_OPEN,  /* the next request may follow */
-    RESPONSE_LAST,       /* "Connection: close": the connection ends after this one */
-    RESPONSE_FAILED      /* out had no room (nothing usable appended): end it now */
+    RESPONSE_LAST,       /* "Connection: close": the connection ends after it */
+    RESPONSE_FAILED      /* out had no room (nothing usable in it): end now */
 } response_end;
 
 /* Read the stage's own text, set up the ledger. That text is its folder's

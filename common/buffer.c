@@ -49,7 +49,8 @@ char *buffer_reserve(buffer *b, size_t n)
         return NULL;
     want = b->len + n;
 
-    if (b->data != NULL && n <= b->cap - b->start - b->len)   /* room at the end already */
+    /* Room at the end already? */
+    if (b->data != NULL && n <= b->cap - b->start - b->len)
         return b->data + b->start + b->len;
 
     /* Move the contents to the front: the consumed bytes before `start`
@@ -71,11 +72,13 @@ char *buffer_reserve(buffer *b, size_t n)
         new_cap = b->cap > b->limit / 2 ? b->limit : b->cap * 2;
     if (new_cap < want)
         new_cap = want;
-    if (new_cap == 0)   /* limit 0: nothing can ever be held */
+    /* Limit 0: nothing can ever be held. */
+    if (new_cap == 0)
         return NULL;
 
     p = realloc(b->data, new_cap);
-    if (p == NULL)      /* the old storage is still ours, contents unchanged */
+    /* The old storage is still ours, contents unchanged. */
+    if (p == NULL)
         return NULL;
     account(b->cap, new_cap);
     b->data = p;
@@ -93,7 +96,8 @@ int buffer_append(buffer *b, const void *p, size_t n)
 {
     char *dst;
 
-    if (n == 0)   /* memcpy with a NULL pointer is undefined even for 0 bytes */
+    /* Memcpy with a NULL pointer is undefined even for 0 bytes. */
+    if (n == 0)
         return 0;
     dst = buffer_reserve(b, n);
     if (dst == NULL)
@@ -113,7 +117,8 @@ int buffer_printf(buffer *b, const char *fmt, ...)
     char *dst;
 
     va_start(ap, fmt);
-    va_copy(again, ap);   /* a va_list can be walked only once */
+    /* A va_list can be walked only once. */
+    va_copy(again, ap);
     n = vsnprintf(NULL, 0, fmt, ap);
     dst = n < 0 ? NULL : buffer_reserve(b, (size_t)n + 1);
     if (dst != NULL)

@@ -25,7 +25,10 @@ typedef struct buffer {
 
 void   buffer_init(buffer *b, size_t limit);
 /* The unconsumed bytes. */
-static inline char *buffer_begin(const buffer *b) { return b->data != NULL ? b->data + b->start : b->data; }
+static inline char *buffer_begin(const buffer *b)
+{
+    return b->data != NULL ? b->data + b->start : b->data;
+}
 /* Make room for at least n more bytes at the end and return where they go,
  * or NULL when that would pass the limit or memory is short. Moves the
  * contents (compacts or reallocates), so no pointer into the buffer survives

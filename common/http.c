@@ -80,7 +80,8 @@ static int next_item(span *rest, char sep, span *item)
     item->p = rest->p;
     if (at == NULL) {
         item->n = rest->n;
-        rest->p = NULL;   /* that was the last item */
+        /* That was the last item. */
+        rest->p = NULL;
     } else {
         item->n = (size_t)(at - rest->p);
         rest->n -= item->n + 1;
@@ -149,21 +150,26 @@ static int parse_request_line(span line, http_request *req)
     const char *question;
     span version;
 
-    if (line.n == 0)   /* a blank line where the request should start */
+    /* A blank line where the request should start. */
+    if (line.n == 0)
         return fail(req, 400, "empty request line");
     method_end = skip(line, 0, is_upper);
     if (method_end == 0 || method_end == line.n || line.p[method_end] != ' ')
         return fail(req, 400, "bad method");
-    if (!copy_out(req->method, sizeof req->method, make_span(line.p, method_end)))
+    if (!copy_out(req->method, sizeof req->method,
+                  make_span(line.p, method_end)))
         return fail(req, 400, "method too long");
 
     target_end = skip(line, method_end + 1, is_visible);
-    if (target_end == line.n || line.p[target_end] != ' ' || line.p[method_end + 1] != '/')
+    if (target_end == line.n || line.p[target_end] != ' '
+        || line.p[method_end + 1] != '/')
         return fail(req, 400, "bad request target");
-    question = memchr(line.p + method_end + 1, '?', target_end - method_end - 1);
+    question
+        = memchr(line.p + method_end + 1, '?', target_end - method_end - 1);
     query_at = question != NULL ? (size_t)(question - line.p) : target_end;
-    if (!copy_out(req->path, sizeof req->path,
-                  make_span(line.p + method_end + 1, query_at - method_end - 1)))
+    if (!copy_out(
+            req->path, sizeof req->path,
+            make_span(line.p + method_end + 1, query_at - method_end - 1)))
         return fail(req, 400, "path too long");
     if (question != NULL
         && !copy_out(req->query, sizeof req->query,
@@ -171,8 +177,9 @@ static int parse_request_line(span line, http_request *req)
         return fail(req, 400, "query too long");
 
     version = make_span(line.p + target_end + 1, line.n - target_end - 1);
-    if (version.n != 8 || memcmp(version.p, "HTTP/", 5) != 0 || !is_digit(version.p[5])
-        || version.p[6] != '.' || !is_digit(version.p[7]))
+    if (version.n != 8 || memcmp(version.p, "HTTP/", 5) != 0
+        || !is_digit(version.p[5]) || version.p[6] != '.'
+        || !is_digit(version.p[7]))
         return fail(req, 400, "bad HTTP version");
     req->minor_version = version.p[7] - '0';
     if (version.p[5] != '1')
@@ -183,7 +190,7 @@ static int parse_request_line(span line, http_request *req)
 /* What the header lines decide beyond the fields of http_request. */
 typedef struct header_state {
     int close;        /* a Connection header holds "close" */
-    int keep_alive;   /* a Connection header holds "keep-alive" (HTTP/1.0's way to ask) */
+    int keep_alive;   /* a Connection header holds "keep-alive" (HTTP/1.0's) */
     int have_length;  /* a Content-Length header was seen */
 } header_state;
 
@@ -202,7 +209,8 @@ static int parse_header(span line, http_request *req, header_state *st)
     value = trim(make_span(line.p + colon + 1, line.n - colon - 1));
     for (i = 0; i < value.n; i++) {
         unsigned char c = (unsigned char)value.p[i];
-        if ((c < ' ' && c != '\t') || c == 0x7f)   /* a bare CR, a NUL, ... */
+        /* A bare CR, a NUL, ... */
+        if ((c < ' ' && c != '\t') || c == 0x7f)
             return fail(req, 400, "bad header value");
     }
 
@@ -243,12 +251,14 @@ int http_frame(const char *data, size_t len, http_request *req)
      * parsed again on every call: it is at most 8 KiB, and it keeps the
      * parser free of saved state. */
     for (pos = 0;; pos = next) {
-        const char *nl = pos < window ? memchr(data + pos, '\n', window - pos) : NULL;
+        const char *nl
+            = pos < window ? memchr(data + pos, '\n', window - pos) : NULL;
         span line;
 
         if (nl == NULL)
-            return len > HTTP_MAX_HEADER ? fail(req, 431, "header block over 8192 bytes")
-                                         : HTTP_NEED_MORE;
+            return len > HTTP_MAX_HEADER
+                       ? fail(req, 431, "header block over 8192 bytes")
+                       : HTTP_NEED_MORE;
         next = (size_t)(nl - data) + 1;
         line = make_span(data + pos, next - 1 - pos);
         if (line.n > 0 && line.p[line.n - 1] == '\r')
@@ -257,7 +267,8 @@ int http_frame(const char *data, size_t len, http_request *req)
         if (pos == 0)
             rc = parse_request_line(line, req);
         else if (line.n == 0)
-            break;   /* the blank line: the header block is complete */
+            /* The blank line: the header block is complete. */
+            break;
         else
             rc = parse_header(line, req, &st);
         if (rc != 0)
@@ -266,7 +277,8 @@ int http_frame(const char *data, size_t len, http_request *req)
 
     req->header_len = next;
     if (req->content_length > len - next)
-        return HTTP_NEED_MORE;   /* the body is still on its way */
+        /* The body is still on its way. */
+        return HTTP_NEED_MORE;
     req->total_len = next + req->content_length;
     req->body = data + next;
     /* HTTP/1.1 is persistent unless the client says close; HTTP/1.0 only
@@ -295,8 +307,10 @@ static const route_def routes[] = {
     {"/lab", ROUTE_LAB, "GET, HEAD", NULL, 0, NULL},
     {"/favicon.ico", ROUTE_FAVICON, "GET, HEAD", NULL, 0, NULL},
     {"/stats", ROUTE_STATS, "GET, HEAD", NULL, 0, NULL},
-    {"/big", ROUTE_BIG, "GET, HEAD", "bytes", HTTP_MAX_BIG, "bytes must be 0..67108864"},
-    {"/sleep", ROUTE_SLEEP, "GET, HEAD", "ms", HTTP_MAX_SLEEP_MS, "ms must be 0..5000"},
+    {"/big", ROUTE_BIG, "GET, HEAD", "bytes", HTTP_MAX_BIG,
+     "bytes must be 0..67108864"},
+    {"/sleep", ROUTE_SLEEP, "GET, HEAD", "ms", HTTP_MAX_SLEEP_MS,
+     "ms must be 0..5000"},
     {"/echo", ROUTE_ECHO, "POST", NULL, 0, NULL},
 };
 
@@ -311,7 +325,8 @@ static const route_def *find_route(const char *path)
 }
 
 /* The value of `name` in a query like "a=1&bytes=5" (the first one wins). */
-static int query_number(const char *query, const char *name, size_t max, size_t *value)
+static int query_number(const char *query, const char *name, size_t max,
+                        size_t *value)
 {
     span rest = make_span(query, strlen(query)), item;
     while (next_item(&rest, '&', &item)) {
@@ -319,7 +334,8 @@ static int query_number(const char *query, const char *name, size_t max, size_t 
         if (eq != NULL && (size_t)(eq - item.p) == strlen(name)
             && memcmp(item.p, name, strlen(name)) == 0) {
             span digits = make_span(eq + 1, item.n - (size_t)(eq - item.p) - 1);
-            return parse_decimal(digits, max, value) == 0 && *value <= max ? 0 : -1;
+            return parse_decimal(digits, max, value) == 0 && *value <= max ? 0
+                                                                           : -1;
         }
     }
     return -1;
@@ -330,7 +346,8 @@ int http_route_request(http_request *req)
     const route_def *r;
     size_t close;
 
-    if (req->status != 0)   /* http_frame() already refused it */
+    /* Http_frame() already refused it. */
+    if (req->status != 0)
         return req->status;
     r = find_route(req->path);
     if (r == NULL)
@@ -339,11 +356,13 @@ int http_route_request(http_request *req)
      * is exact. */
     if (!has_token(make_span(r->allow, strlen(r->allow)), req->method))
         return fail(req, 405, "method not allowed");
-    if (r->param != NULL && query_number(req->query, r->param, r->max, &req->arg) != 0)
+    if (r->param != NULL
+        && query_number(req->query, r->param, r->max, &req->arg) != 0)
         return fail(req, 400, r->param_error);
     req->route = r->route;
     if (query_number(req->query, "close", 1, &close) == 0 && close == 1)
-        req->keep_alive = 0;   /* ?close=1: what "Connection: close" says, for fetch() */
+        /* ?close=1: what "Connection: close" says, for fetch(). */
+        req->keep_alive = 0;
     return 0;
 }
 
@@ -352,24 +371,26 @@ int http_write_head(buffer *out, int status, const char *content_type,
 {
     /* One printf: the head is appended whole or not at all. %llu rather than
      * %zu, which the old msvcrt.dll printf does not know. */
-    return buffer_printf(out,
-                         "HTTP/1.1 %d %s\r\n"
-                         "Server: iocp-stages\r\n"
-                         "Content-Type: %s\r\n"
-                         "Content-Length: %llu\r\n"
-                         "Connection: %s\r\n"
-                         "%s\r\n",
-                         status, http_reason(status),
-                         content_type != NULL ? content_type : "application/octet-stream",
-                         (unsigned long long)body_len, keep_alive ? "keep-alive" : "close",
-                         extra_headers != NULL ? extra_headers : "");
+    return buffer_printf(
+        out,
+        "HTTP/1.1 %d %s\r\n"
+        "Server: iocp-stages\r\n"
+        "Content-Type: %s\r\n"
+        "Content-Length: %llu\r\n"
+        "Connection: %s\r\n"
+        "%s\r\n",
+        status, http_reason(status),
+        content_type != NULL ? content_type : "application/octet-stream",
+        (unsigned long long)body_len, keep_alive ? "keep-alive" : "close",
+        extra_headers != NULL ? extra_headers : "");
 }
 
 /* A macro, not a variable, so the compiler checks both printf calls against
  * it. */
 #define ERROR_BODY "%d %s: %s\n"
 
-static int write_error(buffer *out, int status, const char *reason, const char *extra_headers)
+static int write_error(buffer *out, int status, const char *reason,
+                       const char *extra_headers)
 {
     size_t before = out->len;
     const char *phrase = http_reason(status);
@@ -378,10 +399,14 @@ static int write_error(buffer *out, int status, const char *reason, const char *
     if (reason == NULL)
         reason = "no details";
     n = snprintf(NULL, 0, ERROR_BODY, status, phrase, reason);
-    if (n >= 0 && http_write_head(out, status, "text/plain", (size_t)n, 0, extra_headers) == 0
+    if (n >= 0
+        && http_write_head(out, status, "text/plain", (size_t)n, 0,
+                           extra_headers)
+               == 0
         && buffer_printf(out, ERROR_BODY, status, phrase, reason) == 0)
         return 0;
-    out->len = before;   /* no half response: take the head back too */
+    /* No half response: take the head back too. */
+    out->len = before;
     return -1;
 }
 
@@ -471,7 +496,7 @@ int http_body_next(http_body *body, buffer *out, size_t high)
 
 #define ICON_HEADER_BYTES (6 + 16)             /* ICONDIR + one ICONDIRENTRY */
 #define ICON_PIXEL_BYTES  (16 * 16 * 4)        /* 32 bits a pixel */
-#define ICON_MASK_BYTES   (16 * 4)             /* 1 bit a pixel, rows padded to 4 bytes */
+#define ICON_MASK_BYTES   (16 * 4)             /* 1 bit a pixel, 4-byte rows */
 #define ICON_IMAGE_BYTES  (40 + ICON_PIXEL_BYTES + ICON_MASK_BYTES)
 #define ICON_FILE_BYTES   (ICON_HEADER_BYTES + ICON_IMAGE_BYTES)
 
@@ -486,15 +511,16 @@ static const unsigned char favicon[ICON_FILE_BYTES] = {
     LE16(0), LE16(1), LE16(1),
     /* ICONDIRENTRY: 16 x 16, no palette, reserved, 1 plane, 32 bpp, image
      * size, offset */
-    16, 16, 0, 0, LE16(1), LE16(32), LE32(ICON_IMAGE_BYTES), LE32(ICON_HEADER_BYTES),
+    16, 16, 0, 0, LE16(1), LE16(32), LE32(ICON_IMAGE_BYTES),
+    LE32(ICON_HEADER_BYTES),
     /* BITMAPINFOHEADER: size, width, height (doubled: colour pixels plus AND
      * mask), planes, bpp, BI_RGB, image size, resolution x and y, colours
      * used, important */
     LE32(40), LE32(16), LE32(32), LE16(1), LE16(32), LE32(0),
-    LE32(ICON_PIXEL_BYTES + ICON_MASK_BYTES), LE32(0), LE32(0), LE32(0), LE32(0),
+    LE32(ICON_PIXEL_BYTES + ICON_MASK_BYTES), LE32(0), LE32(0), LE32(0),
+    LE32(0),
     /* 16 rows: a blue square with a light border */
-    EDGE_ROW,
-    X4(INNER_ROW), X4(INNER_ROW), X4(INNER_ROW), INNER_ROW, INNER_ROW,
+    EDGE_ROW, X4(INNER_ROW), X4(INNER_ROW), X4(INNER_ROW), INNER_ROW, INNER_ROW,
     EDGE_ROW,
     /* The AND mask is all zero bits (every pixel opaque): the array's zero
      * fill. */

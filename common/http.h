@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include "buffer.h"
 
-#define HTTP_MAX_HEADER   (8u * 1024u)        /* request line + headers + blank line */
+#define HTTP_MAX_HEADER   (8u * 1024u)        /* request line to blank line */
 #define HTTP_MAX_BODY     (1024u * 1024u)     /* POST /echo */
 #define HTTP_MAX_BIG      (64u * 1024u * 1024u) /* GET /big?bytes=N */
 #define HTTP_MAX_SLEEP_MS 5000u               /* GET /sleep?ms=N */
@@ -32,7 +32,7 @@ typedef enum {
 } http_route;
 
 typedef struct http_request {
-    char   method[16];      /* "GET", "HEAD", "POST", ... (longer methods: 405 via route) */
+    char   method[16];      /* "GET", "HEAD", "POST", ... (longer: 405) */
     char   path[256];       /* "/big" (no query) */
     char   query[256];      /* "bytes=100" (no '?'), "" when none */
     int    minor_version;   /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
@@ -41,9 +41,9 @@ typedef struct http_request {
     size_t header_len;      /* bytes of request line + headers + blank line */
     size_t content_length;  /* body bytes */
     size_t total_len;       /* header_len + content_length: bytes to consume */
-    const char *body;       /* points into the caller's bytes, content_length long */
-    int    status;          /* 0, or the error status http_frame()/http_route_request() chose */
-    const char *error;      /* one-line reason for an error status, for the body and the log */
+    const char *body;       /* into the caller's bytes, content_length long */
+    int    status;          /* 0, or the error status framing/routing chose */
+    const char *error;      /* one-line reason for that status: body and log */
     http_route route;       /* set by http_route_request() */
     size_t arg;             /* /big: bytes, /sleep: ms */
 } http_request;
@@ -71,8 +71,8 @@ int  http_route_request(http_request *req);
  * full. */
 /* Status line and headers; Content-Length is body_len; Connection:
  * keep-alive/close. */
-int  http_write_head(buffer *out, int status, const char *content_type,
-                     size_t body_len, int keep_alive, const char *extra_headers);
+int http_write_head(buffer *out, int status, const char *content_type,
+                    size_t body_len, int keep_alive, const char *extra_headers);
 /* A whole error response: short text body naming status and reason;
  * Connection: close. */
 int  http_write_error(buffer *out, int status, const char *reason);

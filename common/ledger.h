@@ -9,7 +9,7 @@
 #define LEDGER_H
 
 #ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may follow */
 #endif
 #include <windows.h>
 #include <stddef.h>
@@ -22,14 +22,14 @@ typedef struct ledger {
     volatile LONG64 requests;          /* requests answered (errors included) */
     volatile LONG64 bytes_in;          /* bytes received */
     volatile LONG64 bytes_out;         /* bytes sent */
-    volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage held now */
-    volatile LONG64 buffer_high;       /* the most buffer_bytes has been since start */
-    volatile LONG64 buffer_budget;     /* over this, requests are refused (0: no budget) */
-    volatile LONG64 reserved;          /* of the budget, promised to bodies on their way */
-    volatile LONG64 refused;           /* requests refused with 503: over the budget */
+    volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage now */
+    volatile LONG64 buffer_high;       /* the most buffer_bytes has been */
+    volatile LONG64 buffer_budget;     /* budget.h; 0: no budget */
+    volatile LONG64 reserved;          /* of it, held for bodies on the way */
+    volatile LONG64 refused;           /* requests refused (503): over budget */
     volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
     volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
-    volatile LONG64 failed[OP_KINDS];    /* ...or failed (dequeued with an error, or never queued) */
+    volatile LONG64 failed[OP_KINDS];    /* ...or failed, or never queued */
 } ledger;
 
 extern ledger the_ledger;
@@ -50,7 +50,8 @@ int  ledger_drained(void);
  * first LEDGER_CONNS); then ledger_conns_done() makes that the list /stats
  * gives as "conns" (the lab draws it). */
 #define LEDGER_CONNS 16
-void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued);
+void ledger_note_conn(long id, const char *state, int recv, int send,
+                      size_t queued);
 void ledger_conns_done(void);
 /* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it
  * does not fit. Beside the counters, "log_dropped": lines the log dropped. */

@@ -213,7 +213,8 @@ long long log_dropped(void)
 }
 
 /* Format the line, then queue it whole (or, with no log thread, write it). */
-static void log_line(long conn_id, const char *suffix, const char *fmt, va_list ap)
+static void log_line(long conn_id, const char *suffix, const char *fmt,
+                     va_list ap)
 {
     char line[LOG_LINE_MAX];
     queued_line *slot;
@@ -222,7 +223,8 @@ static void log_line(long conn_id, const char *suffix, const char *fmt, va_list 
     n = line_prefix(line, sizeof line, conn_id);
     n += vsnprintf(line + n, sizeof line - n, fmt, ap);
     if (n > (int)sizeof line - 64)
-        n = (int)sizeof line - 64;  /* a long message is cut; the suffix still fits */
+        /* A long message is cut; the suffix still fits. */
+        n = (int)sizeof line - 64;
     n += snprintf(line + n, sizeof line - n, "%s\r\n", suffix ? suffix : "");
 
     if (writer == NULL) {

@@ -15,12 +15,12 @@
 #endif
 
 typedef struct options {
-    const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (no firewall prompt) */
+    const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (loopback) */
     unsigned short port;       /* -p PORT, default 8080; 0 picks a free port */
     int            threads;    /* -t N worker threads, default 2 x processors */
-    int            accepts;    /* -a N AcceptEx requests kept pending, default 32 */
+    int            accepts;    /* -a N AcceptEx requests kept pending, 32 */
     int            drain_ms;   /* --drain-ms N: Ctrl+C's drain, default 5000 */
-    int            idle_ms;    /* --idle-ms N: an idle connection's end, 30000 */
+    int            idle_ms;    /* --idle-ms N: an idle connection's end, 30 s */
     int            send_ms;    /* --send-ms N: a stalled send's end, 10000 */
     int            budget_mb;  /* --budget-mb N: all buffers (budget.h), 512 */
     int            linger_ms;  /* --linger-ms N: a silent peer's linger, 5000 */
@@ -50,7 +50,7 @@ void   net_accept_failed(void);
 
 /* "ADDR:PORT" of the client an AcceptEx accepted, from the addresses it
  * wrote (no data asked, addr_space bytes per address), for the log. */
-void   net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
-                         DWORD addr_space, char *out, size_t size);
+void net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
+                       DWORD addr_space, char *out, size_t size);
 
 #endif
