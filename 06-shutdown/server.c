@@ -143,8 +143,8 @@ static void conn_free(conn *c)
     check_drained();
 }
 
-/* Every change of state goes through here: logged, and checked against allowed[] in
- * every build. A move the table lacks is a bug: the server stops at it. */
+/* Every change of state goes through here: logged, and checked against allowed_next[]
+ * in every build. A move the table lacks is a bug: the server stops at it. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
