@@ -211,8 +211,9 @@ static void discard_input(conn *c)
 
 /*** the next step ***/
 
-/* The one place that decides a connection's next step, after each completion: what
- * its state calls for. Read top to bottom, it is its life. */
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
 static void conn_step(conn *c)
 {
     response_end end;

@@ -316,8 +316,9 @@ static void discard_input(conn *c)
 
 /*** the next step ***/
 
-/* The one place that decides a connection's next step, after each completion: what
- * its state calls for. Read top to bottom, it is its life. */
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -362,8 +363,9 @@ static void conn_step(conn *c)
     post_recv(c);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN):
- * OPEN -> FINISHING, and conn_step sends what is queued, then our FIN. */
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
+ * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
+ * queued, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {

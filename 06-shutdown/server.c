@@ -170,10 +170,10 @@ static void conn_release(conn *c)
         conn_free(c);
 }
 
-/* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
+/* fn(c) on every started connection no handler holds (the sweep and the shutdown
  * never wait behind one: it comes again), under its lock: TryEnter never waits, so it
  * may be taken under the list's. The reference keeps c alive if fn closes it. */
-static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
+static void for_each_open(void (*fn)(conn *c))
 {
     conn *c, *next;
     EnterCriticalSection(&open_conns.lock);
@@ -181,7 +181,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
         next = c->next;  /* fn may take c out of the list */
         if (TryEnterCriticalSection(&c->lock)) {
             conn_hold(c);
-            fn(c, why);
+            fn(c);
             LeaveCriticalSection(&c->lock);
             conn_release(c);
         }
@@ -373,8 +373,9 @@ static void discard_input(conn *c)
 
 /*** the next step ***/
 
-/* The one place that decides a connection's next step, after each completion, sweep or
- * shutdown pass: what its state calls for. Read top to bottom, it is its life. */
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -421,8 +422,9 @@ static void conn_step(conn *c)
     post_recv(c);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN,
- * idle, shutdown): OPEN -> FINISHING, and conn_step sends what is queued, then our FIN. */
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
+ * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
+ * queued, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
@@ -664,10 +666,9 @@ static BOOL WINAPI on_console_event(DWORD event)
  * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
  * a send not read, abort; a silent linger, a graceful close. Else the next step: a read
  * paused over the budget resumes. */
-static void sweep(conn *c, const char *unused)
+static void sweep(conn *c)
 {
     ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
-    (void)unused;
     ledger_note_conn(c->id, state_names[c->state], c->recv_op.posted, c->send_op.posted,
                      c->send_queue.len + c->send_op.data.len);  /* for /stats "conns" */
     if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
@@ -681,7 +682,15 @@ static void sweep(conn *c, const char *unused)
         conn_step(c);
 }
 
-/* The shutdown, in order; each step waits, bounded, for what the one before set off. */
+/* The shutdown's two passes over what is open: finish, then, the drain over, abort. */
+static void finish_for_shutdown(conn *c) { conn_finish(c, "shutting down"); }
+static void abort_for_shutdown(conn *c)
+{
+    conn_abort(c, "shutting down: the drain is over");
+}
+
+/* The shutdown, in order; each step waits, bounded, for what the one before set off.
+ * Returns the exit status: 0 when nothing is left. */
 static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
@@ -703,7 +712,7 @@ static int shut_down(HANDLE port, int count)
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
      * sent, one a worker held during a pass (TryEnter) at the next pass... */
     do
-        for_each_open(conn_finish, "shutting down");
+        for_each_open(finish_for_shutdown);
     while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
            && GetTickCount64() < deadline);
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
@@ -712,14 +721,15 @@ static int shut_down(HANDLE port, int count)
         log_event(0, "drain over: aborting what is left");
         deadline = GetTickCount64() + CANCEL_MS;
         do
-            for_each_open(conn_abort, "shutting down: the drain is over");
+            for_each_open(abort_for_shutdown);
         while (WaitForSingleObject(open_conns.drained, 50) == WAIT_TIMEOUT
                && GetTickCount64() < deadline);
     }
     /* 4. If some never came, nothing is freed: the system may still write into that memory. */
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
-        return ledger_report(STAGE.name) | 1;
+        ledger_report(STAGE.name);
+        return 1;
     }
     log_event(0, "accept pool closed: %lld pending accepts cancelled",
               ledger_read(&the_ledger.failed[OP_ACCEPT]) - accepts_failed);
@@ -733,7 +743,7 @@ static int shut_down(HANDLE port, int count)
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
-    return ledger_report(STAGE.name);  /* 0 (the exit status) when nothing is left */
+    return ledger_report(STAGE.name);
 }
 
 /*** main ***/
@@ -743,6 +753,8 @@ int main(int argc, char **argv)
     SOCKET listener;
     HANDLE port;
     int i;
+    int status;
+    DWORD sweep_ms;
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
@@ -779,13 +791,14 @@ int main(int argc, char **argv)
     if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    i = min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1;  /* sweep period */
-    while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
-        for_each_open(sweep, NULL);
+    sweep_ms = (DWORD)(min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1);
+    while (WaitForSingleObject(stop_requested, sweep_ms) == WAIT_TIMEOUT) {
+        for_each_open(sweep);
         ledger_conns_done();
         refill_accept_pool(opt.accepts);
     }
-    i = shut_down(port, opt.threads);
-    SetEvent(shutdown_done);  /* a console close may now end the process */
-    return i;
+    status = shut_down(port, opt.threads);
+    /* A console close may now end the process. */
+    SetEvent(shutdown_done);
+    return status;
 }
