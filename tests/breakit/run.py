@@ -50,6 +50,7 @@ MUTATIONS = os.environ.get("BREAKIT_MUTATIONS") or os.path.join(TOP, "tests", "b
 # What in a server log or a suite's output says how the mistake was caught, best first.
 EVIDENCE = [
     ("the debug guard (common/opcheck.h)", re.compile(r"opcheck: .*")),
+    ("set_state's table (every build)", re.compile(r".*allowed_next\[\] lacks.*")),
     ("a Wine crash report", re.compile(r".*(Unhandled exception|page fault).*")),
 ]
 
