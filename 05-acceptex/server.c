@@ -1,18 +1,13 @@
 /* 05-acceptex: AcceptEx on the port, and zero-byte reads (C10, C4).
- *
- * The listener joins the port and a pool of AcceptEx requests waits on it (-a N); every
- * accept completion, success or failure, posts another, so the pool never drains and no
- * thread blocks in accept(). AcceptEx receives no data (dwReceiveDataLength 0), so a
- * client that connects and says nothing cannot hold an accept. An idle connection waits
- * in a zero-byte WSARecv: it holds no buffer, and its completion only says "something
- * came"; a non-blocking recv then tells data (bytes) from FIN (0) from nothing yet
- * (WSAEWOULDBLOCK: post the zero-byte read again). Buffers are given back when empty.
- * Limitation: Ctrl+C ends it at once, with operations pending and nothing accounted. */
+ * A pool of AcceptEx requests waits on the port (-a N), each completion posting
+ * the next: no thread blocks in accept(), and with no data asked, a silent
+ * client holds none. An idle connection waits in a zero-byte WSARecv, holding
+ * no buffer; a non-blocking recv then tells data from FIN from nothing yet
+ * (WSAEWOULDBLOCK: post again). Buffers are given back when empty. */
 
 /*** stage ***/
 
 #include <winsock2.h>
-#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <stdlib.h>
 
@@ -28,18 +23,6 @@
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "05-acceptex",
-    "a pool of AcceptEx requests on the port (no accept thread), and zero-byte reads: an idle "
-    "connection holds no buffer.",
-    "Ctrl+C ends it at once, with operations pending and nothing accounted.",
-    "05 holds no read buffer for an idle connection: while "
-    "<code>build/tests/scenarios -p PORT idle-1000</code> runs, recv.pending climbs to "
-    "1000 (a zero-byte read each) and buffer_bytes stays near 0. Its limitation is Ctrl+C: "
-    "press it in the server's console and it dies with operations pending, unaccounted; a "
-    "browser cannot show that.",
-};
 
 /*** connection ***/
 
@@ -62,7 +45,19 @@ typedef enum {
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
 
-static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
+    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
+};
+
+/* The states each may move to, checked by set_state() in every build: forward only, to
+ * LINGERING only through FINISHING (our FIN after what is queued), to CLOSED once. */
+static const unsigned allowed_next[] = {
+    [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
+    [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,
+    [CONN_CLOSED]    = 0,
+};
 
 typedef struct conn {
     SOCKET     sock;
@@ -116,13 +111,17 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only: a connection is never reopened nor closed twice. */
+/* Every change of state goes through here: logged, and checked against allowed_next[]
+ * in every build. A move the table lacks is a bug: the server stops at it. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
-    opcheck_state(c->id, c->state, next, state_names);
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
+    if (!(allowed_next[c->state] & 1 << next)) {
+        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_flush();
+        abort();
+    }
     c->state = next;
 }
 
@@ -138,7 +137,7 @@ static void conn_release(conn *c)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
-static void conn_finish(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
 
@@ -182,7 +181,16 @@ static void post_send(conn *c)
 
 /*** receiving ***/
 
-/* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
+/* While the queue is full or a body is being produced, the next request is held back and
+ * nothing more is read: the peer waits in TCP. */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back; ending, a connection reads on: it discards.
+ * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
@@ -190,6 +198,9 @@ static void post_recv(conn *c)
     static char nothing[1];
     WSABUF wsabuf;
     DWORD flags = 0;
+    if (c->recv_op.posted || c->peer_fin || c->state == CONN_CLOSED
+        || (c->state == CONN_OPEN && holding_back(c)))
+        return;
     if (c->in.len == 0)
         buffer_release(&c->in);
     wsabuf.buf = nothing;
@@ -235,42 +246,21 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
-static int holding_back(const conn *c)
-{
-    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
-}
-
-/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back. Ending, a connection reads on: it discards. */
-static void read_more(conn *c)
-{
-    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
-        && !(c->state == CONN_OPEN && holding_back(c)))
-        post_recv(c);
-}
-
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. A request that arrived in pieces waits for the rest. */
-static void serve_requests(conn *c)
+ * queue. A request that arrived in pieces waits for the rest. Returns how the last
+ * answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+static response_end serve_requests(conn *c)
 {
     http_request req;
-    while (c->state == CONN_OPEN && !holding_back(c)
+    while (!holding_back(c)
            && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         response_end end = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (end == RESPONSE_FAILED)
-            conn_abort(c, "no room for a response");
-        else if (end == RESPONSE_LAST)
-            conn_finish(c, "the answer says Connection: close");
-        else
-            buffer_consume(&c->in, req.total_len);
+        if (end != RESPONSE_KEEP_OPEN)
+            return end;
+        buffer_consume(&c->in, req.total_len);
     }
-    /* A FIN ends the requests, not the answers: once all it sent is answered, finish. */
-    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
-        conn_finish(c, "the peer's FIN, and all it sent is answered");
-    post_send(c);
+    return RESPONSE_KEEP_OPEN;
 }
 
 /*** closing ***/
@@ -298,41 +288,76 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
- * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
- * with bytes unread would reset the connection and could destroy the answer before the
- * client has read it. Each send completion comes back here while FINISHING. */
-static void conn_finish(conn *c, const char *why)
-{
-    if (c->state == CONN_OPEN) {
-        set_state(c, CONN_FINISHING, why);
-        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
-    }
-    post_send(c);
-    if (c->state != CONN_FINISHING || c->send_op.posted)
-        return;  /* not finishing, or still sending */
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_abort(c, "shutdown failed");
-    } else if (c->peer_fin) {
-        close_socket(c, "all sent, our FIN after the peer's");
-    } else {
-        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
-        read_more(c);
-    }
-}
-
 /* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
+ * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
     if (c->discarded > LINGER_BYTES)
         conn_abort(c, "the peer goes on sending after the last answer");
-    else if (c->state == CONN_LINGERING && c->peer_fin)
-        close_socket(c, "the peer's FIN after ours");
+}
+
+/*** the next step ***/
+
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
+static void conn_step(conn *c)
+{
+    response_end end;
+    switch (c->state) {
+    case CONN_OPEN:
+        end = serve_requests(c);
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        /* The peer's FIN while OPEN ends the requests, not the answers: no read is
+         * posted, and once all it sent is answered, finish. */
+        else if (c->peer_fin && !holding_back(c))
+            conn_finish(c, "the peer's FIN, and all it sent is answered");
+        else
+            post_send(c);
+        break;
+    case CONN_FINISHING:
+        discard_input(c);
+        post_send(c);
+        if (c->state != CONN_FINISHING || c->send_op.posted)
+            break;
+        /* All sent: our FIN; then, unless the peer's is in, read and discard until it
+         * comes: a close with bytes unread resets, and may destroy the answer. */
+        if (shutdown(c->sock, SD_SEND) != 0) {
+            log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+            conn_abort(c, "shutdown failed");
+        } else if (c->peer_fin) {
+            close_socket(c, "all sent, our FIN after the peer's");
+        } else {
+            set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        }
+        break;
+    case CONN_LINGERING:
+        discard_input(c);
+        if (c->state == CONN_LINGERING && c->peer_fin)
+            close_socket(c, "the peer's FIN after ours");
+        break;
+    case CONN_CLOSED:
+        break;
+    }
+    post_recv(c);
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
+ * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
+ * queued, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state == CONN_OPEN) {
+        set_state(c, CONN_FINISHING, why);
+        /* What came after the last request is not answered, nor counted as discarded. */
+        buffer_consume(&c->in, c->in.len);
+    }
+    conn_step(c);
 }
 
 /*** completions ***/
@@ -358,13 +383,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
         ledger_add(&the_ledger.bytes_out, bytes);
         buffer_consume(&op->data, bytes);
     }
-    if (c->state == CONN_OPEN) {
-        serve_requests(c);  /* what is whole is answered, the next send posted */
-    } else {
-        discard_input(c);      /* what came after the last request is thrown away */
-        conn_finish(c, NULL);  /* FINISHING: the rest, then our FIN */
-    }
-    read_more(c);
+    conn_step(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
@@ -411,7 +430,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: start_accepting asks */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
@@ -475,7 +494,7 @@ static void start_connection(accept_op *a)
         log_error(c->id, GetLastError(), "starting an accepted connection failed");
         conn_abort(c, "not started");
     } else {
-        read_more(c);
+        post_recv(c);
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);
@@ -509,15 +528,23 @@ static void refill_accept_pool(int count)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+/* Join the listener to the port, ask it for AcceptEx and GetAcceptExSockaddrs
+ * (Winsock extensions, not exported by ws2_32), post the pool. TRUE done. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
+    GUID accept_ex_id = WSAID_ACCEPTEX, addrs_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                    sizeof accept_ex_id, &server.accept_ex,
+                    sizeof server.accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &addrs_id,
+                    sizeof addrs_id, &server.get_addresses,
+                    sizeof server.get_addresses, &bytes, NULL, NULL) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return FALSE;
     }
@@ -544,8 +571,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     /* Concurrency 0: the port lets as many workers run at once as there are processors,
      * and wakes another when one blocks (in /sleep, say). More workers than that wait. */
     port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);

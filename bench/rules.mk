@@ -30,7 +30,7 @@ BENCH_VARIANTS ?= skip gqcsex skip-gqcsex read skip+read
 BENCH_VARIANT_EXES := $(foreach v,$(BENCH_VARIANTS),$(BUILD)/bench/06+$(v)/server.exe)
 
 $(BUILD)/bench/06+%/server.exe: 06-shutdown/server.c $(wildcard $(BENCH_TOP)bench/variants/*.patch) \
-		$(COMMON) $(HEADERS) | deps
+		$(call STAGE_C,06-shutdown) $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	@rm -f $@; cp 06-shutdown/server.c $(@D)/server.c
 	@for p in $(subst +, ,$*); do \
@@ -39,7 +39,7 @@ $(BUILD)/bench/06+%/server.exe: 06-shutdown/server.c $(wildcard $(BENCH_TOP)benc
 	                  "variant 06+$* skipped (python3 bench/variants/refresh.py writes it again)"; exit 0; }; \
 	done; \
 	echo "$(CC) ... -o $@ $(@D)/server.c"; \
-	$(CC) $(CFLAGS) -o $@ $(@D)/server.c $(COMMON) $(LDLIBS) -lntdll
+	$(CC) $(CFLAGS) -o $@ $(@D)/server.c $(call STAGE_C,06-shutdown) $(COMMON) $(LDLIBS) -lntdll
 
 .PHONY: bench
 ifeq ($(OS),Windows_NT)

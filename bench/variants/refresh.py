@@ -77,8 +77,8 @@ rep("""        on_completed(op, bytes, err);
         LeaveCriticalSection(&c->lock);""", """        on_completed(op, bytes, err);
         complete_at_once(c);
         LeaveCriticalSection(&c->lock);""")
-rep("""            fn(c, why);
-            LeaveCriticalSection(&c->lock);""", """            fn(c, why);
+rep("""            fn(c);
+            LeaveCriticalSection(&c->lock);""", """            fn(c);
             complete_at_once(c);
             LeaveCriticalSection(&c->lock);""")
 rep("""static void conn_hold(conn *c) { InterlockedIncrement(&c->refs); }
@@ -89,9 +89,9 @@ rep("""        || CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PT
 """        || CreateIoCompletionPort((HANDLE)c->sock, server.port, (ULONG_PTR)c, 0) == NULL
         || !SetFileCompletionNotificationModes((HANDLE)c->sock,
                 FILE_SKIP_COMPLETION_PORT_ON_SUCCESS | FILE_SKIP_SET_EVENT_ON_HANDLE)) {""")
-rep("""        read_more(c);
+rep("""        post_recv(c);
     }
-    if (c->state == CONN_OPEN) {""", """        read_more(c);
+    if (c->state == CONN_OPEN) {""", """        post_recv(c);
         complete_at_once(c);
     }
     if (c->state == CONN_OPEN) {""")
@@ -161,14 +161,13 @@ static DWORD WINAPI worker(LPVOID port)
 EDITS['read'] = r'''
 rep("""    static char nothing[1];
     WSABUF wsabuf;
-    DWORD flags = 0;
-    if (c->in.len == 0)
+""", """    WSABUF wsabuf;
+""")
+rep("""    if (c->in.len == 0)
         buffer_release(&c->in);
     wsabuf.buf = nothing;
     wsabuf.len = 0;
-""", """    WSABUF wsabuf;
-    DWORD flags = 0;
-    wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
+""", """    wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
     if (wsabuf.buf == NULL) {
         conn_abort(c, "no memory to read");
