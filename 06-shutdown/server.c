@@ -698,7 +698,7 @@ static int shut_down(HANDLE port, int count)
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
-    return ledger_report(app_stage_name());  /* 0 (the exit status) when nothing is left */
+    return ledger_report(app_stage_name());
 }
 
 /*** main ***/
