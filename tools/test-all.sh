@@ -23,6 +23,7 @@ suites=(
     "shutdown-test"
     "fault-test"
     "log-test"
+    "fixed-test"
     "check-notes"
     "cmake-test"
     "opcheck-test"
