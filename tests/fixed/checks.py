@@ -18,6 +18,10 @@ check: "PASS fixed/NAME (detail)" or "FAIL fixed/NAME: reason". CHECKs: all, or 
                 answered, then the end; the log says "both FINs"
   reset         half a request, then a reset (SO_LINGER {1, 0}); and a whole request reset
                 at once: the server frees each connection, and answers the next client
+  reset-sending 1100 GETs pipelined (19800 bytes: room is left to read), and a reset as soon
+                as the first answer is sent: about a thousand answers to go, so the close
+                (a failed operation, or a WSASend refused at once) leaves one operation
+                pending, the read or the send: it is counted down, then the connection freed
   too-large     a header that does not end within 4 KiB: 400; a Content-Length of 100000:
                 413; each followed by the end of the stream
   many          20 connections at once, each GET / twice
@@ -96,9 +100,13 @@ def expect(cond, what):
 
 
 def wait_log(pattern, what):
-    """Until a line of the log matches pattern (a readiness wait, bounded)."""
+    """The last match of pattern in the log (its first group), once there is one: a
+    readiness wait, bounded."""
     deadline = time.monotonic() + TIMEOUT
-    while not re.search(pattern, log_text(), re.M):
+    while True:
+        found = re.findall(pattern, log_text(), re.M)
+        if found:
+            return found[-1]
         if time.monotonic() > deadline:
             raise Failed(f"{what}: not in the log within {TIMEOUT} s")
         time.sleep(0.05)
@@ -270,6 +278,36 @@ def reset_check():
     return f"{detail}; " + wait_freed(ids)
 
 
+def reset_sending():
+    requests = 1100
+    def act():
+        before = len(accepted_ids())
+        s = connect()
+        s.sendall(b"GET / HTTP/1.1\r\n\r\n" * requests)
+        deadline = time.monotonic() + TIMEOUT
+        while len(accepted_ids()) == before:
+            expect(time.monotonic() < deadline, "the connection: not accepted")
+            time.sleep(0.005)
+        conn_id = accepted_ids()[before]
+        while not re.search(rf"^conn {conn_id}: sent ", log_text(), re.M):
+            expect(time.monotonic() < deadline, "no answer sent")
+            time.sleep(0.005)
+        reset(s)  # at the first answer sent: about a thousand to go, a send posted
+        answered = len(re.findall(rf"^conn {conn_id}: GET / -> 200$", log_text(), re.M))
+        return 1, f"reset after about {answered} of {requests} answers"
+    ids, detail = opened_by(act)
+    freed = wait_freed(ids)
+    text = log_text()
+    closed = re.findall(rf"^conn {ids[0]}: closed \((.*)\), (\d+) pending$", text, re.M)
+    answered = len(re.findall(rf"^conn {ids[0]}: GET / -> 200$", text, re.M))
+    expect(answered < requests, f"all {requests} answers went out before the reset: "
+           "no send was posted at the close, so this check proves nothing")
+    expect(closed and closed[0][1] == "1",
+           f"closed ({closed[0][0] if closed else 'never'}) with "
+           f"{closed[0][1] if closed else '?'} pending, not 1 (the read or the send)")
+    return f"{detail}; closed ({closed[0][0]}) with 1 pending; {freed}"
+
+
 def too_large():
     def act():
         s = connect()
@@ -320,7 +358,7 @@ def many():
 
 CHECKS = {"browser-get": browser_get, "pipelined": pipelined, "post-body": post_body,
           "conn-close": conn_close, "fin-mid": fin_mid, "reset": reset_check,
-          "too-large": too_large, "many": many}
+          "reset-sending": reset_sending, "too-large": too_large, "many": many}
 
 
 def main():
@@ -333,8 +371,11 @@ def main():
             continue
         try:
             print(f"PASS fixed/{name} ({CHECKS[name]()})", flush=True)
-        except (Failed, OSError) as e:
+        except Failed as e:
             print(f"FAIL fixed/{name}: {e}", flush=True)
+            failed += 1
+        except OSError as e:  # a refused connection, a reset, a client's timeout
+            print(f"FAIL fixed/{name}: the client: {type(e).__name__}: {e}", flush=True)
             failed += 1
     return 1 if failed else 0
 
