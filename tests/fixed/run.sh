@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/fixed/run.sh - "Your program, fixed" (NOTES.md, extracted to build/yours-fixed.c):
 # it builds with -std=c11 -Wall -Wextra -Werror for x86_64 and i686 and fits the page
-# (at most 230 lines of at most 80 columns), then, under Wine, real clients: a browser's
+# (at most 230 lines of at most 80 columns) and the table NOTES shows above it names its
+# lines right (tests/fixed/table.py), then, under Wine, real clients: a browser's
 # GET, pipelining, a POST body in pieces, Connection: close and HTTP/1.0, a FIN mid-
 # connection, resets, requests too large, 20 clients at once (tests/fixed/checks.py); after
 # each, the log shows every connection it opened freed with 0 operations pending.
@@ -31,6 +32,11 @@ if [ "$lines" -le 230 ] && [ "$wide" -eq 0 ]; then
     pass "fixed/fits ($lines lines, none over 80 columns)"
 else
     fail fixed/fits "$lines lines (at most 230), $wide over 80 columns"
+fi
+
+# The table above the program in NOTES.md points at the lines that fix each mistake.
+if [ -z "${FIXED_SRC:-}" ]; then
+    python3 "$here/table.py" "$top/NOTES.md" "$src" || failures=$((failures + 1))
 fi
 
 mkdir -p "$build/fixed/i686"
