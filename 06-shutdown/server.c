@@ -1,17 +1,16 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound
  * (C11). Ctrl+C: stop accepting, let connections finish (--drain-ms), abort the
  * rest, wait until nothing is pending, free, print the final ledger, all zero.
- * Sweeps end the idle, the unread send, the silent linger; --budget-mb bounds
- * buffers (503). Locks: a connection's, then the list's; the pool's alone. */
+ * A sweep ends what waits too long; --budget-mb bounds all buffers (503). */
 
 /*** stage ***/
 
 #include <winsock2.h>
-#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <stdlib.h>
 
 #include "app.h"
+#include "budget.h"
 #include "ledger.h"
 #include "log.h"
 #include "net.h"
@@ -116,7 +115,7 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
-    ledger_unreserve(&c->reserved);
+    budget_unreserve(&c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -240,7 +239,7 @@ static void post_recv(conn *c)
  * or answer /stats) and no more, unless the body it is taking was admitted. */
 static int reading_paused(const conn *c)
 {
-    return c->reserved == 0 && c->in.len > 0 && ledger_over_budget();
+    return c->reserved == 0 && c->in.len > 0 && budget_over();
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
@@ -298,11 +297,11 @@ static void serve_requests(conn *c)
         int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
         response_end end;
         /* --budget-mb: a body is read once admitted at its header; else refused (503) */
-        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || app_admit(&req, &c->reserved)))
+        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || budget_admit(&req, &c->reserved)))
             break;  /* the rest is on its way */
-        end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
-                  ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
-        ledger_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
+        end = framed != HTTP_NEED_MORE && budget_admit(&req, &c->reserved)
+                  ? app_respond(&req, &c->send_queue, &c->body) : budget_refuse(&req, &c->send_queue);
+        budget_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end == RESPONSE_FAILED)
             conn_abort(c, "no room for a response");
@@ -358,7 +357,7 @@ static void conn_finish(conn *c, const char *why)
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
         buffer_consume(&c->in, c->in.len);
-        ledger_unreserve(&c->reserved);
+        budget_unreserve(&c->reserved);
     }
     post_send(c);
     if (c->state != CONN_FINISHING || c->send_op.posted)
@@ -684,7 +683,8 @@ static int shut_down(HANDLE port, int count)
     /* 4. If some never came, nothing is freed: the system may still write into that memory. */
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
-        return ledger_report(app_stage_name()) | 1;
+        ledger_report(app_stage_name());
+        return 1;
     }
     log_event(0, "accept pool closed: %lld pending accepts cancelled",
               ledger_read(&the_ledger.failed[OP_ACCEPT]) - accepts_failed);
@@ -715,7 +715,7 @@ int main(int argc, char **argv)
     listener = net_listen(&opt, app_stage_name());
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
-    ledger_set_budget((LONG64)opt.budget_mb << 20);
+    budget_set((LONG64)opt.budget_mb << 20);
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
