@@ -21,11 +21,11 @@
 /*** connection ***/
 
 typedef struct conn {
-    SOCKET sock;
-    long   id;              /* its number in the log */
-    buffer in;              /* work buffer: bytes received and not yet answered */
-    buffer out;             /* response bytes not yet sent */
-    http_body body;         /* the rest of a /big body, produced as it is sent */
+    SOCKET     sock;
+    long       id;           /* its number in the log */
+    buffer     in;           /* work buffer: bytes received and not yet answered */
+    buffer     out;          /* response bytes not yet sent */
+    http_body  body;         /* the rest of a /big body, produced as it is sent */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)

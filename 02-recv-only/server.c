@@ -29,23 +29,32 @@ typedef struct io_op {
     op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
-/* A connection's life, in order; it only moves forward, through set_state(). Here, with
- * blocking sends, an answer is sent whole before the next read, so nothing is left to
- * finish (03 has FINISHING), and CLOSED is freed at once: its one read is over. */
+/* A connection's life, in order; it only moves forward, through set_state(). */
 typedef enum {
     CONN_OPEN,       /* reading requests and answering them */
-    CONN_FINISHING,  /* answering no new request: sending what is queued, then our FIN */
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
 
-static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN",
+    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
+};
+
+/* The states each may move to, checked by set_state() in every build: forward only, to
+ * LINGERING at once (the sends block: nothing is left to send), to CLOSED once. */
+static const unsigned allowed_next[] = {
+    [CONN_OPEN]      = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,
+    [CONN_CLOSED]    = 0,
+};
 
 typedef struct conn {
     SOCKET     sock;
     long       id;           /* its number in the log */
     conn_state state;
     io_op      recv_op;      /* the one operation in flight: the read */
+    int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
     long       discarded;    /* bytes read and thrown away after the last request */
     buffer     in;           /* work buffer: bytes received and not yet answered */
     buffer     out;          /* response bytes not yet sent */
@@ -79,16 +88,21 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only: a connection is never reopened nor closed twice. */
+/* Every change of state goes through here: logged, and checked against allowed_next[]
+ * in every build. A move the table lacks is a bug: the server stops at it. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
-    opcheck_state(c->id, c->state, next, state_names);
     log_event(c->id, "%s -> %s: %s", state_names[c->state], state_names[next], why);
+    if (!(allowed_next[c->state] & 1 << next)) {
+        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_flush();
+        abort();
+    }
     c->state = next;
 }
 
 static void close_socket(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
 
@@ -139,24 +153,22 @@ static void post_recv(conn *c)
 
 /*** requests ***/
 
-static void conn_finish(conn *c, const char *why);  /* closing, below */
-
-/* Answer the whole requests at the front of the work buffer, in order, each sent whole
- * (blocking) before the next. A request that arrived in pieces waits for the rest. */
-static void serve_requests(conn *c)
+/* Answer every whole request at the front of the work buffer, in order, each sent whole
+ * before the next is read. RESPONSE_KEEP_OPEN: read on; RESPONSE_LAST: the last one is
+ * sent, close; RESPONSE_FAILED: close now. */
+static response_end serve_requests(conn *c)
 {
     http_request req;
-    while (c->state == CONN_OPEN
-           && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
+    while (http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         response_end end = app_respond(&req, &c->out, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end == RESPONSE_FAILED || !send_all(c))
-            close_socket(c, "the answer could not be sent");
-        else if (end == RESPONSE_LAST)
-            conn_finish(c, "the answer says Connection: close");
-        else
-            buffer_consume(&c->in, req.total_len);
+            return RESPONSE_FAILED;
+        if (end == RESPONSE_LAST)
+            return end;
+        buffer_consume(&c->in, req.total_len);
     }
+    return RESPONSE_KEEP_OPEN;
 }
 
 /*** closing ***/
@@ -166,6 +178,48 @@ static void close_socket(conn *c, const char *why)
 {
     closesocket(c->sock);
     set_state(c, CONN_CLOSED, why);
+}
+
+/* A read completed after the last request: what it brought is thrown away, up to
+ * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
+static void discard_input(conn *c)
+{
+    c->discarded += (long)c->in.len;
+    buffer_consume(&c->in, c->in.len);
+    if (c->discarded > LINGER_BYTES)
+        close_socket(c, "the peer goes on sending after the last answer");
+}
+
+/*** the next step ***/
+
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
+static void conn_step(conn *c)
+{
+    response_end end;
+    switch (c->state) {
+    case CONN_OPEN:
+        end = serve_requests(c);
+        if (end == RESPONSE_FAILED)
+            close_socket(c, "the answer could not be sent");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        /* The peer's FIN while OPEN ends the requests, not the answers: they are
+         * all sent already (the sends block), so nothing is left to do but close. */
+        else if (c->peer_fin)
+            close_socket(c, "the peer's FIN");
+        break;
+    case CONN_LINGERING:
+        discard_input(c);
+        if (c->state == CONN_LINGERING && c->peer_fin)
+            close_socket(c, "the peer's FIN after ours");
+        break;
+    case CONN_CLOSED:
+        break;
+    }
+    if (c->state != CONN_CLOSED)
+        post_recv(c);
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status). The last
@@ -183,16 +237,6 @@ static void conn_finish(conn *c, const char *why)
     set_state(c, CONN_LINGERING, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES. */
-static void discard_input(conn *c)
-{
-    c->discarded += (long)c->in.len;
-    buffer_consume(&c->in, c->in.len);
-    if (c->discarded > LINGER_BYTES)
-        close_socket(c, "the peer goes on sending after the last answer");
-}
-
 /*** completions ***/
 
 /* A read is over: its bytes are in the op's buffer; 0 bytes is the peer's FIN. */
@@ -203,21 +247,14 @@ static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
         close_socket(c, "recv failed");
         return;
     }
-    if (bytes == 0) {  /* a read with a buffer that returns 0 bytes: the peer's FIN */
-        close_socket(c, c->state == CONN_OPEN ? "the peer's FIN" : "the peer's FIN after ours");
-        return;
-    }
+    if (bytes == 0)  /* a read with a buffer that returns 0 bytes: the peer's FIN */
+        c->peer_fin = 1;
     ledger_add(&the_ledger.bytes_in, bytes);
     buffer_commit(&c->recv_op.data, bytes);  /* the op's buffer is ours again: take its bytes */
     if (buffer_append(&c->in, buffer_begin(&c->recv_op.data), bytes) != 0)
         close_socket(c, "no room for what came");  /* cannot happen: 413/431 come first */
     buffer_consume(&c->recv_op.data, bytes);
-    if (c->state == CONN_OPEN)
-        serve_requests(c);
-    else if (c->state == CONN_LINGERING)
-        discard_input(c);
-    if (c->state != CONN_CLOSED)
-        post_recv(c);  /* for the next request, or (lingering) to discard until the FIN */
+    conn_step(c);
 }
 
 static DWORD WINAPI worker(LPVOID port)

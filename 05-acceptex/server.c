@@ -45,7 +45,19 @@ typedef enum {
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
 
-static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
+    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
+};
+
+/* The states each may move to, checked by set_state() in every build: forward only, to
+ * LINGERING only through FINISHING (our FIN after what is queued), to CLOSED once. */
+static const unsigned allowed_next[] = {
+    [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
+    [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,
+    [CONN_CLOSED]    = 0,
+};
 
 typedef struct conn {
     SOCKET     sock;
@@ -99,13 +111,17 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only: a connection is never reopened nor closed twice. */
+/* Every change of state goes through here: logged, and checked against allowed_next[]
+ * in every build. A move the table lacks is a bug: the server stops at it. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
-    opcheck_state(c->id, c->state, next, state_names);
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
+    if (!(allowed_next[c->state] & 1 << next)) {
+        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_flush();
+        abort();
+    }
     c->state = next;
 }
 
@@ -121,7 +137,7 @@ static void conn_release(conn *c)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
-static void conn_finish(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
 
@@ -165,7 +181,16 @@ static void post_send(conn *c)
 
 /*** receiving ***/
 
-/* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
+/* While the queue is full or a body is being produced, the next request is held back and
+ * nothing more is read: the peer waits in TCP. */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back; ending, a connection reads on: it discards.
+ * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
@@ -173,6 +198,9 @@ static void post_recv(conn *c)
     static char nothing[1];
     WSABUF wsabuf;
     DWORD flags = 0;
+    if (c->recv_op.posted || c->peer_fin || c->state == CONN_CLOSED
+        || (c->state == CONN_OPEN && holding_back(c)))
+        return;
     if (c->in.len == 0)
         buffer_release(&c->in);
     wsabuf.buf = nothing;
@@ -217,42 +245,21 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
-static int holding_back(const conn *c)
-{
-    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
-}
-
-/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back. Ending, a connection reads on: it discards. */
-static void read_more(conn *c)
-{
-    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
-        && !(c->state == CONN_OPEN && holding_back(c)))
-        post_recv(c);
-}
-
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. A request that arrived in pieces waits for the rest. */
-static void serve_requests(conn *c)
+ * queue. A request that arrived in pieces waits for the rest. Returns how the last
+ * answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+static response_end serve_requests(conn *c)
 {
     http_request req;
-    while (c->state == CONN_OPEN && !holding_back(c)
+    while (!holding_back(c)
            && http_frame(buffer_begin(&c->in), c->in.len, &req) != HTTP_NEED_MORE) {
         response_end end = app_respond(&req, &c->send_queue, &c->body);
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (end == RESPONSE_FAILED)
-            conn_abort(c, "no room for a response");
-        else if (end == RESPONSE_LAST)
-            conn_finish(c, "the answer says Connection: close");
-        else
-            buffer_consume(&c->in, req.total_len);
+        if (end != RESPONSE_KEEP_OPEN)
+            return end;
+        buffer_consume(&c->in, req.total_len);
     }
-    /* A FIN ends the requests, not the answers: once all it sent is answered, finish. */
-    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
-        conn_finish(c, "the peer's FIN, and all it sent is answered");
-    post_send(c);
+    return RESPONSE_KEEP_OPEN;
 }
 
 /*** closing ***/
@@ -280,41 +287,76 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN). No new request is answered; what is queued is sent, then our FIN. With the peer's
- * FIN in too, close; otherwise LINGERING: read and discard until it comes, for closing
- * with bytes unread would reset the connection and could destroy the answer before the
- * client has read it. Each send completion comes back here while FINISHING. */
-static void conn_finish(conn *c, const char *why)
-{
-    if (c->state == CONN_OPEN) {
-        set_state(c, CONN_FINISHING, why);
-        buffer_consume(&c->in, c->in.len);  /* what came after the last request is not answered */
-    }
-    post_send(c);
-    if (c->state != CONN_FINISHING || c->send_op.posted)
-        return;  /* not finishing, or still sending */
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_abort(c, "shutdown failed");
-    } else if (c->peer_fin) {
-        close_socket(c, "all sent, our FIN after the peer's");
-    } else {
-        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
-        read_more(c);
-    }
-}
-
 /* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
+ * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
     if (c->discarded > LINGER_BYTES)
         conn_abort(c, "the peer goes on sending after the last answer");
-    else if (c->state == CONN_LINGERING && c->peer_fin)
-        close_socket(c, "the peer's FIN after ours");
+}
+
+/*** the next step ***/
+
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
+static void conn_step(conn *c)
+{
+    response_end end;
+    switch (c->state) {
+    case CONN_OPEN:
+        end = serve_requests(c);
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        /* The peer's FIN while OPEN ends the requests, not the answers: no read is
+         * posted, and once all it sent is answered, finish. */
+        else if (c->peer_fin && !holding_back(c))
+            conn_finish(c, "the peer's FIN, and all it sent is answered");
+        else
+            post_send(c);
+        break;
+    case CONN_FINISHING:
+        discard_input(c);
+        post_send(c);
+        if (c->state != CONN_FINISHING || c->send_op.posted)
+            break;
+        /* All sent: our FIN; then, unless the peer's is in, read and discard until it
+         * comes: a close with bytes unread resets, and may destroy the answer. */
+        if (shutdown(c->sock, SD_SEND) != 0) {
+            log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+            conn_abort(c, "shutdown failed");
+        } else if (c->peer_fin) {
+            close_socket(c, "all sent, our FIN after the peer's");
+        } else {
+            set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        }
+        break;
+    case CONN_LINGERING:
+        discard_input(c);
+        if (c->state == CONN_LINGERING && c->peer_fin)
+            close_socket(c, "the peer's FIN after ours");
+        break;
+    case CONN_CLOSED:
+        break;
+    }
+    post_recv(c);
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
+ * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
+ * queued, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state == CONN_OPEN) {
+        set_state(c, CONN_FINISHING, why);
+        /* What came after the last request is not answered, nor counted as discarded. */
+        buffer_consume(&c->in, c->in.len);
+    }
+    conn_step(c);
 }
 
 /*** completions ***/
@@ -340,13 +382,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
         ledger_add(&the_ledger.bytes_out, bytes);
         buffer_consume(&op->data, bytes);
     }
-    if (c->state == CONN_OPEN) {
-        serve_requests(c);  /* what is whole is answered, the next send posted */
-    } else {
-        discard_input(c);      /* what came after the last request is thrown away */
-        conn_finish(c, NULL);  /* FINISHING: the rest, then our FIN */
-    }
-    read_more(c);
+    conn_step(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
@@ -455,7 +491,7 @@ static void start_connection(accept_op *a)
         log_error(c->id, GetLastError(), "starting an accepted connection failed");
         conn_abort(c, "not started");
     } else {
-        read_more(c);
+        post_recv(c);
     }
     LeaveCriticalSection(&c->lock);
     conn_release(c);

@@ -44,7 +44,19 @@ typedef enum {
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
 
-static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING", "CLOSED"};
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
+    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
+};
+
+/* The states each may move to, checked by set_state() in every build: forward only, to
+ * LINGERING only through FINISHING (our FIN after what is queued), to CLOSED once. */
+static const unsigned allowed_next[] = {
+    [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
+    [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,
+    [CONN_CLOSED]    = 0,
+};
 static options opt;  /* the command line: the sweep and the accept pool read it */
 
 typedef struct conn {
@@ -122,13 +134,17 @@ static void conn_free(conn *c)
     check_drained();
 }
 
-/* Every change of state goes through here: logged, and checked (make DEBUG=1) to move
- * forward only: a connection is never reopened nor closed twice. */
+/* Every change of state goes through here: logged, and checked against allowed_next[]
+ * in every build. A move the table lacks is a bug: the server stops at it. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
-    opcheck_state(c->id, c->state, next, state_names);
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
+    if (!(allowed_next[c->state] & 1 << next)) {
+        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_flush();
+        abort();
+    }
     c->state = next;
     c->last_progress = c->state_since = GetTickCount64();
 }
@@ -145,10 +161,10 @@ static void conn_release(conn *c)
         conn_free(c);
 }
 
-/* fn(c, why) on every started connection no handler holds (the sweep and the shutdown
+/* fn(c) on every started connection no handler holds (the sweep and the shutdown
  * never wait behind one: it comes again), under its lock: TryEnter never waits, so it
  * may be taken under the list's. The reference keeps c alive if fn closes it. */
-static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
+static void for_each_open(void (*fn)(conn *c))
 {
     conn *c, *next;
     EnterCriticalSection(&open_conns.lock);
@@ -156,7 +172,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
         next = c->next;  /* fn may take c out of the list */
         if (TryEnterCriticalSection(&c->lock)) {
             conn_hold(c);
-            fn(c, why);
+            fn(c);
             LeaveCriticalSection(&c->lock);
             conn_release(c);
         }
@@ -165,7 +181,7 @@ static void for_each_open(void (*fn)(conn *c, const char *why), const char *why)
 }
 
 static void conn_abort(conn *c, const char *why);  /* closing, below */
-static void conn_finish(conn *c, const char *why);  /* closing, below */
+static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
 
@@ -210,7 +226,23 @@ static void post_send(conn *c)
 
 /*** receiving ***/
 
-/* Post a zero-byte read: it completes when data or a FIN has arrived, and until then the
+/* While the queue is full or a body is being produced, the next request is held back and
+ * nothing more is read: the peer waits in TCP. */
+static int holding_back(const conn *c)
+{
+    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
+}
+
+/* Over --budget-mb, a connection takes one read (enough to see a request and refuse it,
+ * or answer /stats) and no more, unless the body it is taking was admitted. */
+static int reading_paused(const conn *c)
+{
+    return c->reserved == 0 && c->in.len > 0 && budget_over();
+}
+
+/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
+ * CLOSED, or (OPEN) requests are held back or the budget pauses it; ending, it discards.
+ * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
@@ -218,6 +250,9 @@ static void post_recv(conn *c)
     static char nothing[1];
     WSABUF wsabuf;
     DWORD flags = 0;
+    if (c->recv_op.posted || c->peer_fin || c->state == CONN_CLOSED
+        || (c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
+        return;
     if (c->in.len == 0)
         buffer_release(&c->in);
     wsabuf.buf = nothing;
@@ -233,13 +268,6 @@ static void post_recv(conn *c)
         conn_release(c);  /* never the last: the caller holds one */
         conn_abort(c, "WSARecv failed");
     }
-}
-
-/* Over --budget-mb, a connection takes one read (enough to see a request and refuse it,
- * or answer /stats) and no more, unless the body it is taking was admitted. */
-static int reading_paused(const conn *c)
-{
-    return c->reserved == 0 && c->in.len > 0 && budget_over();
 }
 
 /* After a zero-byte completion: take what is there with non-blocking recv, until
@@ -272,28 +300,13 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
-static int holding_back(const conn *c)
-{
-    return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
-}
-
-/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back or the budget pauses it. Ending, it discards. */
-static void read_more(conn *c)
-{
-    if (!c->recv_op.posted && !c->peer_fin && c->state != CONN_CLOSED
-        && !(c->state == CONN_OPEN && (holding_back(c) || reading_paused(c))))
-        post_recv(c);
-}
-
 /* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue, and start sending. A request that arrived in pieces waits for the rest. */
-static void serve_requests(conn *c)
+ * queue. A request that arrived in pieces waits for the rest. Returns how the last
+ * answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+static response_end serve_requests(conn *c)
 {
     http_request req;
-    while (c->state == CONN_OPEN && !holding_back(c) && !open_conns.stopping) {
+    while (!holding_back(c) && !open_conns.stopping) {
         int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
         response_end end;
         /* --budget-mb: a body is read once admitted at its header; else refused (503) */
@@ -303,20 +316,11 @@ static void serve_requests(conn *c)
                   ? app_respond(&req, &c->send_queue, &c->body) : budget_refuse(&req, &c->send_queue);
         budget_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
-        if (end == RESPONSE_FAILED)
-            conn_abort(c, "no room for a response");
-        else if (end == RESPONSE_LAST)
-            conn_finish(c, "the answer says Connection: close");
-        else
-            buffer_consume(&c->in, req.total_len);
+        if (end != RESPONSE_KEEP_OPEN)
+            return end;
+        buffer_consume(&c->in, req.total_len);
     }
-    /* A FIN ends the requests, not the answers: once all it sent is answered, finish; a
-     * shutdown answers no request that has not begun. */
-    if (c->state == CONN_OPEN && c->peer_fin && !holding_back(c))
-        conn_finish(c, "the peer's FIN, and all it sent is answered");
-    if (c->state == CONN_OPEN && open_conns.stopping)
-        conn_finish(c, "shutting down");
-    post_send(c);
+    return RESPONSE_KEEP_OPEN;
 }
 
 /*** closing ***/
@@ -348,41 +352,79 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's
- * FIN, idle, shutdown). No new request is answered, no body awaited; what is queued is
- * sent, then our FIN; with the peer's FIN in, close; else LINGERING: discard until it
- * comes (a close with bytes unread resets, losing the answer). Each send comes back here. */
-static void conn_finish(conn *c, const char *why)
-{
-    if (c->state == CONN_OPEN) {
-        set_state(c, CONN_FINISHING, why);
-        buffer_consume(&c->in, c->in.len);
-        budget_unreserve(&c->reserved);
-    }
-    post_send(c);
-    if (c->state != CONN_FINISHING || c->send_op.posted)
-        return;  /* not finishing, or still sending */
-    if (shutdown(c->sock, SD_SEND) != 0) {
-        log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
-        conn_abort(c, "shutdown failed");
-    } else if (c->peer_fin) {
-        close_socket(c, "all sent, our FIN after the peer's");
-    } else {
-        set_state(c, CONN_LINGERING, "all sent, our FIN sent");
-        read_more(c);
-    }
-}
-
 /* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES. Lingering, the peer's FIN is the end we wait for. */
+ * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
     buffer_consume(&c->in, c->in.len);
     if (c->discarded > LINGER_BYTES)
         conn_abort(c, "the peer goes on sending after the last answer");
-    else if (c->state == CONN_LINGERING && c->peer_fin)
-        close_socket(c, "the peer's FIN after ours");
+}
+
+/*** the next step ***/
+
+/* The one place that decides a connection's next step, after each event (a completion;
+ * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
+ * it is its life. */
+static void conn_step(conn *c)
+{
+    response_end end;
+    switch (c->state) {
+    case CONN_OPEN:
+        end = serve_requests(c);
+        if (end == RESPONSE_FAILED)
+            conn_abort(c, "no room for a response");
+        else if (end == RESPONSE_LAST)
+            conn_finish(c, "the answer says Connection: close");
+        /* The peer's FIN while OPEN ends the requests, not the answers: no read is
+         * posted, and once all it sent is answered, finish. */
+        else if (c->peer_fin && !holding_back(c))
+            conn_finish(c, "the peer's FIN, and all it sent is answered");
+        else if (open_conns.stopping)
+            conn_finish(c, "shutting down");
+        else
+            post_send(c);
+        break;
+    case CONN_FINISHING:
+        discard_input(c);
+        post_send(c);
+        if (c->state != CONN_FINISHING || c->send_op.posted)
+            break;
+        /* All sent: our FIN; then, unless the peer's is in, read and discard until it
+         * comes: a close with bytes unread resets, and may destroy the answer. */
+        if (shutdown(c->sock, SD_SEND) != 0) {
+            log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
+            conn_abort(c, "shutdown failed");
+        } else if (c->peer_fin) {
+            close_socket(c, "all sent, our FIN after the peer's");
+        } else {
+            set_state(c, CONN_LINGERING, "all sent, our FIN sent");
+        }
+        break;
+    case CONN_LINGERING:
+        discard_input(c);
+        if (c->state == CONN_LINGERING && c->peer_fin)
+            close_socket(c, "the peer's FIN after ours");
+        break;
+    case CONN_CLOSED:
+        break;
+    }
+    post_recv(c);
+}
+
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
+ * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
+ * queued, then our FIN. */
+static void conn_finish(conn *c, const char *why)
+{
+    if (c->state == CONN_OPEN) {
+        set_state(c, CONN_FINISHING, why);
+        /* What came after the last request is not answered, nor counted as discarded. */
+        buffer_consume(&c->in, c->in.len);
+        budget_unreserve(&c->reserved);
+    }
+    conn_step(c);
 }
 
 /*** completions ***/
@@ -409,13 +451,7 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
         c->last_progress = GetTickCount64();  /* progress; and idle from the last byte sent */
         buffer_consume(&op->data, bytes);
     }
-    if (c->state == CONN_OPEN) {
-        serve_requests(c);  /* what is whole is answered, the next send posted */
-    } else {
-        discard_input(c);      /* what came after the last request is thrown away */
-        conn_finish(c, NULL);  /* FINISHING: the rest, then our FIN */
-    }
-    read_more(c);
+    conn_step(c);
 }
 
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
@@ -526,7 +562,7 @@ static void start_connection(accept_op *a)
         log_error(c->id, GetLastError(), "starting an accepted connection failed");
         conn_abort(c, "not started");
     } else {
-        read_more(c);
+        post_recv(c);
     }
     if (c->state == CONN_OPEN) {
         EnterCriticalSection(&open_conns.lock);
@@ -627,11 +663,11 @@ static BOOL WINAPI on_console_event(DWORD event)
 
 /* main's sweep, a few times a second, ends a connection that makes no progress: idle too
  * long after its last answer, finish (a clean FIN, as nginx's keep-alive timeout gives);
- * a send not read, abort; a silent linger, a graceful close. A paused read resumes. */
-static void sweep(conn *c, const char *unused)
+ * a send not read, abort; a silent linger, a graceful close. Else the next step: a read
+ * paused over the budget resumes. */
+static void sweep(conn *c)
 {
     ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
-    (void)unused;
     ledger_note_conn(c->id, state_names[c->state], c->recv_op.posted, c->send_op.posted,
                      c->send_queue.len + c->send_op.data.len);  /* for /stats "conns" */
     if (c->send_op.posted && quiet > (ULONGLONG)opt.send_ms)
@@ -642,10 +678,18 @@ static void sweep(conn *c, const char *unused)
     else if (c->state == CONN_OPEN && !c->send_op.posted && quiet > (ULONGLONG)opt.idle_ms)
         conn_finish(c, "idle for --idle-ms");
     else
-        read_more(c);
+        conn_step(c);
 }
 
-/* The shutdown, in order; each step waits, bounded, for what the one before set off. */
+/* The shutdown's two passes over what is open: finish, then, the drain over, abort. */
+static void finish_for_shutdown(conn *c) { conn_finish(c, "shutting down"); }
+static void abort_for_shutdown(conn *c)
+{
+    conn_abort(c, "shutting down: the drain is over");
+}
+
+/* The shutdown, in order; each step waits, bounded, for what the one before set off.
+ * Returns the exit status: 0 when nothing is left. */
 static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
@@ -667,7 +711,7 @@ static int shut_down(HANDLE port, int count)
     /* 2. Every connection finishes: idle ones now, busy ones once their answers are
      * sent, one a worker held during a pass (TryEnter) at the next pass... */
     do
-        for_each_open(conn_finish, "shutting down");
+        for_each_open(finish_for_shutdown);
     while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
            && GetTickCount64() < deadline);
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
@@ -676,7 +720,7 @@ static int shut_down(HANDLE port, int count)
         log_event(0, "drain over: aborting what is left");
         deadline = GetTickCount64() + CANCEL_MS;
         do
-            for_each_open(conn_abort, "shutting down: the drain is over");
+            for_each_open(abort_for_shutdown);
         while (WaitForSingleObject(open_conns.drained, 50) == WAIT_TIMEOUT
                && GetTickCount64() < deadline);
     }
@@ -708,6 +752,8 @@ int main(int argc, char **argv)
     SOCKET listener;
     HANDLE port;
     int i;
+    int status;
+    DWORD sweep_ms;
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
@@ -744,13 +790,14 @@ int main(int argc, char **argv)
     if (!start_accepting(listener, port, opt.accepts))
         return 1;
     log_event(0, "%d worker threads, %d accepts pending", opt.threads, opt.accepts);
-    i = min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1;  /* sweep period */
-    while (WaitForSingleObject(stop_requested, (DWORD)i) == WAIT_TIMEOUT) {
-        for_each_open(sweep, NULL);
+    sweep_ms = (DWORD)(min(min(opt.idle_ms, opt.send_ms), opt.linger_ms) / 4 + 1);
+    while (WaitForSingleObject(stop_requested, sweep_ms) == WAIT_TIMEOUT) {
+        for_each_open(sweep);
         ledger_conns_done();
         refill_accept_pool(opt.accepts);
     }
-    i = shut_down(port, opt.threads);
-    SetEvent(shutdown_done);  /* a console close may now end the process */
-    return i;
+    status = shut_down(port, opt.threads);
+    /* A console close may now end the process. */
+    SetEvent(shutdown_done);
+    return status;
 }
