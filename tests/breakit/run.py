@@ -102,8 +102,10 @@ def compile_copy(cc, src, exe, debug, common_copy=None):
     common = shlex.split(env.get("BREAKIT_COMMON", ""))
     if common_copy:
         common = [common_copy[1] if os.path.normpath(c) == common_copy[0] else c for c in common]
+    # the stage's own text (the Makefile's STAGE_C, % the stage's folder)
+    stage_c = env.get("BREAKIT_STAGE_C", "").replace("%", os.path.basename(os.path.dirname(src)))
     cmd = ([cc] + shlex.split(env.get("BREAKIT_CFLAGS", "")) + (debug_flags if debug else [])
-           + ["-o", exe, src] + common + shlex.split(env.get("BREAKIT_LDLIBS", "")))
+           + ["-o", exe, src] + shlex.split(stage_c) + common + shlex.split(env.get("BREAKIT_LDLIBS", "")))
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
     errors = [l.replace(os.path.dirname(src) + "/", "") for l in r.stderr.splitlines() if "error:" in l]
     return r.returncode == 0, (errors[0] if errors else r.stderr.strip())
