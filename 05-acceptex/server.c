@@ -8,7 +8,6 @@
 /*** stage ***/
 
 #include <winsock2.h>
-#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <stdlib.h>
 

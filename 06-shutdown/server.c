@@ -1,17 +1,16 @@
 /* 06-shutdown: ending without losing anything; nothing waits without bound
  * (C11). Ctrl+C: stop accepting, let connections finish (--drain-ms), abort the
  * rest, wait until nothing is pending, free, print the final ledger, all zero.
- * Sweeps end the idle, the unread send, the silent linger; --budget-mb bounds
- * buffers (503). Locks: a connection's, then the list's; the pool's alone. */
+ * A sweep ends what waits too long; --budget-mb bounds all buffers (503). */
 
 /*** stage ***/
 
 #include <winsock2.h>
-#include <ws2tcpip.h>
 #include <mswsock.h>
 #include <stdlib.h>
 
 #include "app.h"
+#include "budget.h"
 #include "ledger.h"
 #include "log.h"
 #include "net.h"
@@ -128,7 +127,7 @@ static void conn_free(conn *c)
     opcheck_free(&c->recv_op.check);
     opcheck_free(&c->send_op.check);
     DeleteCriticalSection(&c->lock);
-    ledger_unreserve(&c->reserved);
+    budget_unreserve(&c->reserved);
     ledger_add(&the_ledger.live_connections, -1);
     log_event(c->id, "freed");
     free(c);
@@ -238,7 +237,7 @@ static int holding_back(const conn *c)
  * or answer /stats) and no more, unless the body it is taking was admitted. */
 static int reading_paused(const conn *c)
 {
-    return c->reserved == 0 && c->in.len > 0 && ledger_over_budget();
+    return c->reserved == 0 && c->in.len > 0 && budget_over();
 }
 
 /* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
@@ -311,11 +310,11 @@ static response_end serve_requests(conn *c)
         int framed = http_frame(buffer_begin(&c->in), c->in.len, &req);
         response_end end;
         /* --budget-mb: a body is read once admitted at its header; else refused (503) */
-        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || app_admit(&req, &c->reserved)))
+        if (framed == HTTP_NEED_MORE && (req.header_len == 0 || budget_admit(&req, &c->reserved)))
             break;  /* the rest is on its way */
-        end = framed != HTTP_NEED_MORE && app_admit(&req, &c->reserved)
-                  ? app_respond(&req, &c->send_queue, &c->body) : app_refuse(&req, &c->send_queue);
-        ledger_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
+        end = framed != HTTP_NEED_MORE && budget_admit(&req, &c->reserved)
+                  ? app_respond(&req, &c->send_queue, &c->body) : budget_refuse(&req, &c->send_queue);
+        budget_unreserve(&c->reserved);  /* answered: the body and its echo are counted */
         log_event(c->id, "%s %s -> %d", req.method, req.path, req.status);
         if (end != RESPONSE_KEEP_OPEN)
             return end;
@@ -423,7 +422,7 @@ static void conn_finish(conn *c, const char *why)
         set_state(c, CONN_FINISHING, why);
         /* What came after the last request is not answered, nor counted as discarded. */
         buffer_consume(&c->in, c->in.len);
-        ledger_unreserve(&c->reserved);
+        budget_unreserve(&c->reserved);
     }
     conn_step(c);
 }
@@ -762,7 +761,7 @@ int main(int argc, char **argv)
     listener = net_listen(&opt, app_stage_name());
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
-    ledger_set_budget((LONG64)opt.budget_mb << 20);
+    budget_set((LONG64)opt.budget_mb << 20);
     open_conns.drained = CreateEventW(NULL, TRUE, FALSE, NULL);  /* manual-reset events */
     stop_requested = CreateEventW(NULL, TRUE, FALSE, NULL);
     hurry_requested = CreateEventW(NULL, TRUE, FALSE, NULL);

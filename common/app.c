@@ -2,7 +2,7 @@
 #include "app.h"
 
 #ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may follow */
 #endif
 #include <windows.h>
 #include <stdio.h>
@@ -135,30 +135,40 @@ static int write_route(const http_request *req, buffer *out)
 
     switch (req->route) {
     case ROUTE_PAGE:
-        return http_write_head(out, 200, "text/html; charset=utf-8", page_len, req->keep_alive, NULL)
-            || (body && buffer_append(out, page, page_len));
+        return http_write_head(out, 200, "text/html; charset=utf-8", page_len,
+                               req->keep_alive, NULL)
+               || (body && buffer_append(out, page, page_len));
     case ROUTE_LAB:
-        return http_write_head(out, 200, "text/html; charset=utf-8", lab_len, req->keep_alive, NULL)
-            || (body && buffer_append(out, lab, lab_len));
+        return http_write_head(out, 200, "text/html; charset=utf-8", lab_len,
+                               req->keep_alive, NULL)
+               || (body && buffer_append(out, lab, lab_len));
     case ROUTE_FAVICON:
         icon = http_favicon(&icon_len);
-        return http_write_head(out, 200, "image/x-icon", icon_len, req->keep_alive, NULL)
-            || (body && buffer_append(out, icon, icon_len));
+        return http_write_head(out, 200, "image/x-icon", icon_len,
+                               req->keep_alive, NULL)
+               || (body && buffer_append(out, icon, icon_len));
     case ROUTE_STATS:
         json_len = ledger_json(json, sizeof json, the_stage.name);
         return json_len < 0
-            || http_write_head(out, 200, "application/json", (size_t)json_len, req->keep_alive, NULL)
-            || (body && buffer_append(out, json, (size_t)json_len));
-    case ROUTE_BIG:  /* the head now, the body as it is sent (see app_respond) */
-        return http_write_head(out, 200, "text/plain", req->arg, req->keep_alive, NULL);
+               || http_write_head(out, 200, "application/json",
+                                  (size_t)json_len, req->keep_alive, NULL)
+               || (body && buffer_append(out, json, (size_t)json_len));
+    case ROUTE_BIG:
+        /* The head now, the body as it is sent (see app_respond). */
+        return http_write_head(out, 200, "text/plain", req->arg,
+                               req->keep_alive, NULL);
     case ROUTE_SLEEP:
-        Sleep((DWORD)req->arg);  /* the slow handler: this thread serves nobody meanwhile */
-        json_len = snprintf(json, sizeof json, "slept %lu ms\n", (unsigned long)req->arg);
-        return http_write_head(out, 200, "text/plain", (size_t)json_len, req->keep_alive, NULL)
-            || (body && buffer_append(out, json, (size_t)json_len));
+        /* The slow handler: this thread serves nobody meanwhile. */
+        Sleep((DWORD)req->arg);
+        json_len = snprintf(json, sizeof json, "slept %lu ms\n",
+                            (unsigned long)req->arg);
+        return http_write_head(out, 200, "text/plain", (size_t)json_len,
+                               req->keep_alive, NULL)
+               || (body && buffer_append(out, json, (size_t)json_len));
     case ROUTE_ECHO:
-        return http_write_head(out, 200, "application/octet-stream", req->content_length, req->keep_alive, NULL)
-            || buffer_append(out, req->body, req->content_length);
+        return http_write_head(out, 200, "application/octet-stream",
+                               req->content_length, req->keep_alive, NULL)
+               || buffer_append(out, req->body, req->content_length);
     default:
         return -1;
     }
@@ -171,36 +181,12 @@ response_end app_respond(http_request *req, buffer *out, http_body *body)
     if (req->status == 0)
         http_route_request(req);
     if (req->status != 0)
-        return http_write_request_error(out, req) == 0 ? RESPONSE_LAST : RESPONSE_FAILED;
+        return http_write_request_error(out, req) == 0 ? RESPONSE_LAST
+                                                       : RESPONSE_FAILED;
     if (write_route(req, out) != 0)
         return RESPONSE_FAILED;
     body->offset = 0;
     body->left = req->route == ROUTE_BIG && !req->head_only ? req->arg : 0;
     req->status = 200;
     return req->keep_alive ? RESPONSE_KEEP_OPEN : RESPONSE_LAST;
-}
-
-int app_admit(const http_request *req, LONG64 *reserved)
-{
-    if (*reserved > 0)
-        return 1;
-    if (req->content_length == 0)  /* /stats is answered over the budget: it shows it */
-        return strcmp(req->path, "/stats") == 0 || !ledger_over_budget();
-    /* The body in the work buffer, then its echo in the send queue: both, for a moment. */
-    *reserved = 2 * (LONG64)(req->header_len + req->content_length);
-    if (ledger_reserve(*reserved))
-        return 1;
-    *reserved = 0;
-    return 0;
-}
-
-response_end app_refuse(http_request *req, buffer *out)
-{
-    static const char why[] = "503 Service Unavailable: the server's buffers are over its "
-                              "budget (--budget-mb); retry in a second\n";
-    ledger_add(&the_ledger.requests, 1);
-    ledger_add(&the_ledger.refused, 1);
-    req->status = 503;
-    return http_write_head(out, 503, "text/plain", sizeof why - 1, 0, "Retry-After: 1\r\n")
-           || buffer_append(out, why, sizeof why - 1) ? RESPONSE_FAILED : RESPONSE_LAST;
 }

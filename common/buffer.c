@@ -1,8 +1,9 @@
 /* buffer.c - see buffer.h.
  *
- * The unconsumed bytes live at data[start .. start+len). Consuming only moves `start`,
- * so taking one request off the front of a buffer holding ten pipelined ones costs
- * nothing; the bytes are moved once, later, when room is needed at the end. */
+ * The unconsumed bytes live at data[start .. start+len). Consuming only
+ * moves `start`, so taking one request off the front of a buffer holding ten
+ * pipelined ones costs nothing; the bytes are moved once, later, when room
+ * is needed at the end. */
 #include "buffer.h"
 
 #include <assert.h>
@@ -11,7 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Smallest allocation: a typical request fits, and tiny appends do not realloc each time. */
+/* Smallest allocation: a typical request fits, and tiny appends do not
+ * realloc each time. */
 #define BUFFER_MIN_CAP 1024u
 
 static buffer_account_fn account_hook;
@@ -21,7 +23,8 @@ void buffer_set_accounting(buffer_account_fn hook)
     account_hook = hook;
 }
 
-/* Every change of cap goes through here, so the ledger's buffer_bytes is exact. */
+/* Every change of cap goes through here, so the ledger's buffer_bytes is
+ * exact. */
 static void account(size_t old_cap, size_t new_cap)
 {
     if (account_hook != NULL && new_cap != old_cap)
@@ -40,17 +43,19 @@ char *buffer_reserve(buffer *b, size_t n)
     size_t want, new_cap;
     char *p;
 
-    /* len <= limit always holds, so this test cannot overflow (len + n could). */
+    /* len <= limit always holds, so this test cannot overflow (len + n
+     * could). */
     if (n > b->limit - b->len)
         return NULL;
     want = b->len + n;
 
-    if (b->data != NULL && n <= b->cap - b->start - b->len)   /* room at the end already */
+    /* Room at the end already? */
+    if (b->data != NULL && n <= b->cap - b->start - b->len)
         return b->data + b->start + b->len;
 
-    /* Move the contents to the front: the consumed bytes before `start` become free
-     * room, and if that is still too little, realloc grows a buffer that needs `want`
-     * bytes rather than start + want. */
+    /* Move the contents to the front: the consumed bytes before `start`
+     * become free room, and if that is still too little, realloc grows a
+     * buffer that needs `want` bytes rather than start + want. */
     if (b->start > 0) {
         memmove(b->data, b->data + b->start, b->len);
         b->start = 0;
@@ -58,19 +63,22 @@ char *buffer_reserve(buffer *b, size_t n)
     if (b->data != NULL && want <= b->cap)
         return b->data + b->len;
 
-    /* Grow geometrically so appending byte by byte stays linear; never past the limit.
-     * (cap > limit / 2 is tested instead of cap * 2 > limit: no overflow on 32-bit size_t.) */
+    /* Grow geometrically so appending byte by byte stays linear; never past
+     * the limit. (cap > limit / 2 is tested instead of cap * 2 > limit: no
+     * overflow on 32-bit size_t.) */
     if (b->cap == 0)
         new_cap = BUFFER_MIN_CAP < b->limit ? BUFFER_MIN_CAP : b->limit;
     else
         new_cap = b->cap > b->limit / 2 ? b->limit : b->cap * 2;
     if (new_cap < want)
         new_cap = want;
-    if (new_cap == 0)   /* limit 0: nothing can ever be held */
+    /* Limit 0: nothing can ever be held. */
+    if (new_cap == 0)
         return NULL;
 
     p = realloc(b->data, new_cap);
-    if (p == NULL)      /* the old storage is still ours, contents unchanged */
+    /* The old storage is still ours, contents unchanged. */
+    if (p == NULL)
         return NULL;
     account(b->cap, new_cap);
     b->data = p;
@@ -88,7 +96,8 @@ int buffer_append(buffer *b, const void *p, size_t n)
 {
     char *dst;
 
-    if (n == 0)   /* memcpy with a NULL pointer is undefined even for 0 bytes */
+    /* Memcpy with a NULL pointer is undefined even for 0 bytes. */
+    if (n == 0)
         return 0;
     dst = buffer_reserve(b, n);
     if (dst == NULL)
@@ -98,8 +107,9 @@ int buffer_append(buffer *b, const void *p, size_t n)
     return 0;
 }
 
-/* vsnprintf writes a terminating NUL, so one byte more than the text is reserved (it is
- * not committed): a text that would end exactly at the limit fails. */
+/* vsnprintf writes a terminating NUL, so one byte more than the text is
+ * reserved (it is not committed): a text that would end exactly at the limit
+ * fails. */
 int buffer_printf(buffer *b, const char *fmt, ...)
 {
     va_list ap, again;
@@ -107,7 +117,8 @@ int buffer_printf(buffer *b, const char *fmt, ...)
     char *dst;
 
     va_start(ap, fmt);
-    va_copy(again, ap);   /* a va_list can be walked only once */
+    /* A va_list can be walked only once. */
+    va_copy(again, ap);
     n = vsnprintf(NULL, 0, fmt, ap);
     dst = n < 0 ? NULL : buffer_reserve(b, (size_t)n + 1);
     if (dst != NULL)
@@ -127,8 +138,8 @@ void buffer_consume(buffer *b, size_t n)
     b->len -= n;
     if (b->len > 0)
         return;
-    /* Empty: the next bytes go to the front, and an idle connection does not sit on a
-     * large allocation left over from one big response. */
+    /* Empty: the next bytes go to the front, and an idle connection does not
+     * sit on a large allocation left over from one big response. */
     b->start = 0;
     if (b->cap > BUFFER_KEEP)
         buffer_release(b);
@@ -143,7 +154,8 @@ long buffer_find(const buffer *b, const char *needle, size_t needle_len)
     if (b->len < needle_len)
         return -1;
     hay = b->data + b->start;
-    /* Candidates for the first byte of a match: memchr skips to each one quickly. */
+    /* Candidates for the first byte of a match: memchr skips to each one
+     * quickly. */
     end = hay + (b->len - needle_len) + 1;
     for (p = hay; (p = memchr(p, needle[0], (size_t)(end - p))) != NULL; p++) {
         if (memcmp(p, needle, needle_len) == 0)
@@ -160,8 +172,9 @@ void buffer_release(buffer *b)
     b->start = b->len = b->cap = 0;
 }
 
-/* The whole struct is exchanged, limit included: each limit stays with the contents it
- * bounds, so neither buffer can end up holding more than its limit allows. */
+/* The whole struct is exchanged, limit included: each limit stays with the
+ * contents it bounds, so neither buffer can end up holding more than its
+ * limit allows. */
 void buffer_swap(buffer *a, buffer *b)
 {
     buffer t = *a;

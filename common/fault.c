@@ -19,7 +19,7 @@ static const char *const kind_names[F_KINDS] = {"recv", "send", "accept",
 
 typedef struct rule {
     int  kind;
-    long from, to;   /* posts from..to fail; every > 0: every `every`th instead */
+    long from, to;   /* posts from..to fail (or, every > 0, each every-th) */
     long every;
     int  error;      /* 0: a hold instead */
     long hold_ms;    /* hold=MS: wait, then the real call */
@@ -32,7 +32,8 @@ static LPFN_ACCEPTEX real_accept_ex;
 
 static _Noreturn void bad_rules(const char *spec, const char *why)
 {
-    fprintf(stderr, "fault: IOCP_FAULT=%s: %s (see common/fault.h)\n", spec, why);
+    fprintf(stderr, "fault: IOCP_FAULT=%s: %s (see common/fault.h)\n", spec,
+            why);
     exit(2);
 }
 
@@ -42,7 +43,8 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
     char *end;
     size_t n = strcspn(p, ":");
     for (r->kind = 0; r->kind < F_KINDS; r->kind++)
-        if (strlen(kind_names[r->kind]) == n && strncmp(p, kind_names[r->kind], n) == 0)
+        if (strlen(kind_names[r->kind]) == n
+            && strncmp(p, kind_names[r->kind], n) == 0)
             break;
     if (r->kind == F_KINDS || p[n] != ':')
         bad_rules(spec, "a rule starts with recv:, send:, accept: or socket:");
@@ -54,7 +56,8 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
         if (*end == '-')
             r->to = strtol(end + 1, &end, 10);
     }
-    if (end == p || *end != ':' || (r->every <= 0 && (r->from < 1 || r->to < r->from)))
+    if (end == p || *end != ':'
+        || (r->every <= 0 && (r->from < 1 || r->to < r->from)))
         bad_rules(spec, "WHICH is N, N-M or %N, counted from 1");
     if (strncmp(end + 1, "hold=", 5) == 0) {
         r->hold_ms = strtol(end + 6, &end, 10);
@@ -70,7 +73,8 @@ static const char *parse_rule(const char *spec, const char *p, rule *r)
     return *end == ',' ? end + 1 : end;
 }
 
-/* Before main: the rules, once; a program that cannot honour them does not start. */
+/* Before main: the rules, once; a program that cannot honour them does not
+ * start. */
 __attribute__((constructor)) static void fault_rules(void)
 {
     const char *spec = getenv("IOCP_FAULT"), *p = spec;
@@ -117,7 +121,8 @@ static int fault_for(int kind)
     return 0;
 }
 
-/* 1 when this post of `kind` must fail: the error is set, as Winsock sets it. */
+/* 1 when this post of `kind` must fail: the error is set, as Winsock sets
+ * it. */
 static int fails(int kind)
 {
     int error = fault_for(kind);
@@ -126,16 +131,20 @@ static int fails(int kind)
     return error != 0;
 }
 
-int WSAAPI fault_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes, LPDWORD flags,
-                         LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI fault_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes,
+                         LPDWORD flags, LPWSAOVERLAPPED ov,
+                         LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
-    return fails(F_RECV) ? SOCKET_ERROR : WSARecv(s, bufs, count, bytes, flags, ov, done);
+    return fails(F_RECV) ? SOCKET_ERROR
+                         : WSARecv(s, bufs, count, bytes, flags, ov, done);
 }
 
-int WSAAPI fault_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes, DWORD flags,
-                         LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
+int WSAAPI fault_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes,
+                         DWORD flags, LPWSAOVERLAPPED ov,
+                         LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
-    return fails(F_SEND) ? SOCKET_ERROR : WSASend(s, bufs, count, bytes, flags, ov, done);
+    return fails(F_SEND) ? SOCKET_ERROR
+                         : WSASend(s, bufs, count, bytes, flags, ov, done);
 }
 
 SOCKET WSAAPI fault_WSASocketW(int af, int type, int protocol,
@@ -146,23 +155,29 @@ SOCKET WSAAPI fault_WSASocketW(int af, int type, int protocol,
                            : WSASocketW(af, type, protocol, info, group, flags);
 }
 
-static BOOL PASCAL fault_AcceptEx(SOCKET listener, SOCKET accepted, PVOID buf, DWORD data_len,
-                                  DWORD local_len, DWORD remote_len, LPDWORD bytes, LPOVERLAPPED ov)
+static BOOL PASCAL fault_AcceptEx(SOCKET listener, SOCKET accepted, PVOID buf,
+                                  DWORD data_len, DWORD local_len,
+                                  DWORD remote_len, LPDWORD bytes,
+                                  LPOVERLAPPED ov)
 {
     return fails(F_ACCEPT) ? FALSE
-                           : real_accept_ex(listener, accepted, buf, data_len, local_len, remote_len,
-                                            bytes, ov);
+                           : real_accept_ex(listener, accepted, buf, data_len,
+                                            local_len, remote_len, bytes, ov);
 }
 
-/* The real WSAIoctl; when it hands out AcceptEx, the caller gets fault_AcceptEx instead. */
-int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out,
-                          DWORD out_size, LPDWORD returned, LPWSAOVERLAPPED ov,
+/* The real WSAIoctl; when it hands out AcceptEx, the caller gets
+ * fault_AcceptEx instead. */
+int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size,
+                          LPVOID out, DWORD out_size, LPDWORD returned,
+                          LPWSAOVERLAPPED ov,
                           LPWSAOVERLAPPED_COMPLETION_ROUTINE done)
 {
     static const GUID accept_ex_id = WSAID_ACCEPTEX;
     int r = WSAIoctl(s, code, in, in_size, out, out_size, returned, ov, done);
-    if (r == 0 && code == SIO_GET_EXTENSION_FUNCTION_POINTER && in_size == sizeof(GUID)
-        && memcmp(in, &accept_ex_id, sizeof(GUID)) == 0 && out_size == sizeof(LPFN_ACCEPTEX)) {
+    if (r == 0 && code == SIO_GET_EXTENSION_FUNCTION_POINTER
+        && in_size == sizeof(GUID)
+        && memcmp(in, &accept_ex_id, sizeof(GUID)) == 0
+        && out_size == sizeof(LPFN_ACCEPTEX)) {
         memcpy(&real_accept_ex, out, sizeof real_accept_ex);
         *(LPFN_ACCEPTEX *)out = fault_AcceptEx;
     }
@@ -171,6 +186,7 @@ int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID
 
 #else
 
-typedef int fault_unused;   /* the release build has no fault switch (an empty file is not C) */
+/* The release build has no fault switch, and an empty file is not C. */
+typedef int fault_unused;
 
 #endif

@@ -5,14 +5,15 @@
  * common/fault.h, mingw-w64), so no stage names it: a call to WSARecv, WSASend
  * or WSASocketW reaches a wrapper in fault.c, and so does WSAIoctl, whose
  * wrapper hands out a wrapper for AcceptEx when a program asks for its address
- * (common/net.c's net_accept_ex, stages 05 and 06).
+ * (WSAIoctl's SIO_GET_EXTENSION_FUNCTION_POINTER, where accepts are pooled).
  *
  * The environment variable IOCP_FAULT says which posts fail: rules
  * KIND:WHICH:ERROR, separated by commas (at most 8):
  *   KIND    recv (WSARecv), send (WSASend), accept (AcceptEx) or socket
- *           (WSASocketW: the listener's is the 1st, then the AcceptEx sockets
- *           of 05 and 06); the posts of each kind are counted from 1 in the
- *           order the program makes them, across all its threads
+ *           (WSASocketW: the listener's is the 1st, then the AcceptEx
+ *           sockets of a pool of accepts); the posts of each kind are
+ *           counted from 1 in the order the program makes them, across all
+ *           its threads
  *   WHICH   N      the Nth post
  *           N-M    the Nth to the Mth
  *           %N     every Nth: N, 2N, 3N, ... (a stress)
@@ -41,22 +42,26 @@
 #ifdef IOCP_DEBUG
 
 #ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: this comes before everything else */
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: this comes before all */
 #endif
 #include <winsock2.h>
 
-int WSAAPI fault_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes, LPDWORD flags,
-                         LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
-int WSAAPI fault_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes, DWORD flags,
-                         LPWSAOVERLAPPED ov, LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
+int WSAAPI fault_WSARecv(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes,
+                         LPDWORD flags, LPWSAOVERLAPPED ov,
+                         LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
+int WSAAPI fault_WSASend(SOCKET s, LPWSABUF bufs, DWORD count, LPDWORD bytes,
+                         DWORD flags, LPWSAOVERLAPPED ov,
+                         LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
 SOCKET WSAAPI fault_WSASocketW(int af, int type, int protocol,
                                LPWSAPROTOCOL_INFOW info, GROUP group,
                                DWORD flags);
-int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size, LPVOID out,
-                          DWORD out_size, LPDWORD returned, LPWSAOVERLAPPED ov,
+int WSAAPI fault_WSAIoctl(SOCKET s, DWORD code, LPVOID in, DWORD in_size,
+                          LPVOID out, DWORD out_size, LPDWORD returned,
+                          LPWSAOVERLAPPED ov,
                           LPWSAOVERLAPPED_COMPLETION_ROUTINE done);
 
-/* After <winsock2.h>: its declarations keep their names, the calls below get these. */
+/* After <winsock2.h>: its declarations keep their names, the calls below get
+ * these. */
 #define WSARecv  fault_WSARecv
 #define WSASend  fault_WSASend
 #define WSAIoctl fault_WSAIoctl

@@ -14,7 +14,8 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta)
     InterlockedExchangeAdd64(counter, delta);
 }
 
-/* A 64-bit read is not atomic on 32-bit x86: read through an interlocked operation. */
+/* A 64-bit read is not atomic on 32-bit x86: read through an interlocked
+ * operation. */
 LONG64 ledger_read(volatile LONG64 *counter)
 {
     return InterlockedCompareExchange64(counter, 0, 0);
@@ -23,48 +24,16 @@ LONG64 ledger_read(volatile LONG64 *counter)
 /* The buffers' accounting hook: buffer_bytes, and its high-water mark. */
 static void account_buffer(long long delta)
 {
-    LONG64 now = InterlockedExchangeAdd64(&the_ledger.buffer_bytes, delta) + delta;
+    LONG64 now
+        = InterlockedExchangeAdd64(&the_ledger.buffer_bytes, delta) + delta;
     LONG64 high = ledger_read(&the_ledger.buffer_high);
     while (now > high) {
-        LONG64 seen = InterlockedCompareExchange64(&the_ledger.buffer_high, now, high);
+        LONG64 seen
+            = InterlockedCompareExchange64(&the_ledger.buffer_high, now, high);
         if (seen == high)
             break;
         high = seen;
     }
-}
-
-void ledger_set_budget(LONG64 bytes)
-{
-    InterlockedExchange64(&the_ledger.buffer_budget, bytes);
-}
-
-int ledger_over_budget(void)
-{
-    LONG64 budget = ledger_read(&the_ledger.buffer_budget);
-    return budget > 0 && ledger_read(&the_ledger.buffer_bytes) > budget;
-}
-
-int ledger_reserve(LONG64 bytes)
-{
-    LONG64 budget = ledger_read(&the_ledger.buffer_budget), held, seen;
-    if (budget == 0)
-        return 1;
-    held = ledger_read(&the_ledger.reserved);
-    for (;;) {  /* compare-and-swap: two headers at once cannot both take the last room */
-        if (ledger_read(&the_ledger.buffer_bytes) + held + bytes > budget)
-            return 0;
-        seen = InterlockedCompareExchange64(&the_ledger.reserved, held + bytes, held);
-        if (seen == held)
-            return 1;
-        held = seen;
-    }
-}
-
-void ledger_unreserve(LONG64 *reserved)
-{
-    if (ledger_read(&the_ledger.buffer_budget) > 0)
-        ledger_add(&the_ledger.reserved, -*reserved);
-    *reserved = 0;
 }
 
 static const char *const kind_names[OP_KINDS] = {"recv", "send", "accept"};
@@ -80,9 +49,9 @@ void ledger_init(void)
     buffer_set_accounting(account_buffer);
 }
 
-/* One kind's counters. completed and failed are read before posted: an operation is
- * counted as posted before it can complete, so read this way pending is never negative,
- * even while other threads post and complete. */
+/* One kind's counters. completed and failed are read before posted: an
+ * operation is counted as posted before it can complete, so read this way
+ * pending is never negative, even while other threads post and complete. */
 typedef struct op_counts { LONG64 posted, completed, failed; } op_counts;
 
 static op_counts read_counts(int k)
@@ -109,22 +78,28 @@ LONG64 ledger_pending(op_kind kind)
 
 int ledger_drained(void)
 {
-    return ledger_read(&the_ledger.live_connections) == 0 && ledger_pending(OP_KINDS) == 0;
+    return ledger_read(&the_ledger.live_connections) == 0
+           && ledger_pending(OP_KINDS) == 0;
 }
 
-/* The list being noted (the sweep's thread only) and the one /stats gives (under its lock). */
+/* The list being noted (the sweep's thread only) and the one /stats gives
+ * (under its lock). */
 static char conns_next[LEDGER_CONNS * 96], conns_now[sizeof conns_next];
 static int conns_next_len, conns_noted, conns_listed;
 static SRWLOCK conns_lock = SRWLOCK_INIT;
 
-void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued)
+void ledger_note_conn(long id, const char *state, int recv, int send,
+                      size_t queued)
 {
     int n;
     if (conns_noted++ >= LEDGER_CONNS)
         return;
-    n = snprintf(conns_next + conns_next_len, sizeof conns_next - conns_next_len,
-                 "%s{\"id\":%ld,\"state\":\"%s\",\"recv\":%d,\"send\":%d,\"queued\":%lu}",
-                 conns_next_len > 0 ? "," : "", id, state, recv, send, (unsigned long)queued);
+    n = snprintf(
+        conns_next + conns_next_len, sizeof conns_next - conns_next_len,
+        "%s{\"id\":%ld,\"state\":\"%s\",\"recv\":%d,\"send\":%d,"
+        "\"queued\":%lu}",
+        conns_next_len > 0 ? "," : "", id, state, recv, send,
+        (unsigned long)queued);
     if (n > 0 && (size_t)n < sizeof conns_next - conns_next_len)
         conns_next_len += n;
 }
@@ -144,24 +119,31 @@ int ledger_json(char *dst, size_t size, const char *stage)
     LONG64 pending_ops = 0;
     int n, k;
 
-    n = snprintf(dst, size,
-                 "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
-                 "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,\"buffer_bytes\":%lld,"
-                 "\"buffer_high\":%lld,\"buffer_budget\":%lld,"
-                 "\"reserved\":%lld,\"refused\":%lld,\"log_dropped\":%lld",
-                 stage, ledger_read(&the_ledger.accepted), ledger_read(&the_ledger.live_connections),
-                 ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
-                 ledger_read(&the_ledger.bytes_out), ledger_read(&the_ledger.buffer_bytes),
-                 ledger_read(&the_ledger.buffer_high), ledger_read(&the_ledger.buffer_budget),
-                 ledger_read(&the_ledger.reserved),
-                 ledger_read(&the_ledger.refused), log_dropped());
+    n = snprintf(
+        dst, size,
+        "{\"stage\":\"%s\",\"accepted\":%lld,\"live_connections\":%lld,"
+        "\"requests\":%lld,\"bytes_in\":%lld,\"bytes_out\":%lld,"
+        "\"buffer_bytes\":%lld,"
+        "\"buffer_high\":%lld,\"buffer_budget\":%lld,"
+        "\"reserved\":%lld,\"refused\":%lld,\"log_dropped\":%lld",
+        stage, ledger_read(&the_ledger.accepted),
+        ledger_read(&the_ledger.live_connections),
+        ledger_read(&the_ledger.requests), ledger_read(&the_ledger.bytes_in),
+        ledger_read(&the_ledger.bytes_out),
+        ledger_read(&the_ledger.buffer_bytes),
+        ledger_read(&the_ledger.buffer_high),
+        ledger_read(&the_ledger.buffer_budget),
+        ledger_read(&the_ledger.reserved), ledger_read(&the_ledger.refused),
+        log_dropped());
     for (k = 0; k < OP_KINDS && n > 0 && (size_t)n < size; k++) {
         op_counts c = read_counts(k);
         pending_ops += c.posted - c.completed - c.failed;
-        n += snprintf(dst + n, size - n,
-                      ",\"%s\":{\"posted\":%lld,\"completed\":%lld,\"failed\":%lld,\"pending\":%lld}",
-                      kind_names[k], c.posted, c.completed, c.failed,
-                      c.posted - c.completed - c.failed);
+        n += snprintf(
+            dst + n, size - n,
+            ",\"%s\":{\"posted\":%lld,\"completed\":%lld,"
+            "\"failed\":%lld,\"pending\":%lld}",
+            kind_names[k], c.posted, c.completed, c.failed,
+            c.posted - c.completed - c.failed);
     }
     if (n > 0 && (size_t)n < size)
         n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld", pending_ops);
@@ -178,11 +160,13 @@ int ledger_report(const char *stage)
 {
     char json[4096];
     AcquireSRWLockExclusive(&conns_lock);
-    conns_listed = 0;  /* the last sweep's list is from before the shutdown: left out */
+    /* The last sweep's list is from before the shutdown: left out. */
+    conns_listed = 0;
     ReleaseSRWLockExclusive(&conns_lock);
     log_flush();
     ledger_json(json, sizeof json, stage);
     printf("final ledger: %s\n", json);
     fflush(stdout);
-    return ledger_drained() && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0 : 1;
+    return ledger_drained() && ledger_read(&the_ledger.buffer_bytes) == 0 ? 0
+                                                                          : 1;
 }

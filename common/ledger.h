@@ -1,19 +1,20 @@
 /* ledger.h - the counters behind GET /stats.
  *
- * Every stage keeps the same ledger so a test (or a reader with a browser) can check
- * the answer to "when may I free?": after every client has gone, live_connections and
- * the pending operations must come back to zero. Counters are updated with Interlocked
- * operations, so any worker thread may touch them. */
+ * Every stage keeps the same ledger so a test (or a reader with a browser)
+ * can check the answer to "when may I free?": after every client has gone,
+ * live_connections and the pending operations must come back to zero.
+ * Counters are updated with Interlocked operations, so any worker thread may
+ * touch them. */
 #ifndef LEDGER_H
 #define LEDGER_H
 
 #ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may follow */
 #endif
 #include <windows.h>
 #include <stddef.h>
 
-typedef enum { OP_RECV, OP_SEND, OP_ACCEPT, OP_KINDS } op_kind;
+#include "opcheck.h"
 
 typedef struct ledger {
     volatile LONG64 accepted;          /* connections accepted since start */
@@ -21,14 +22,14 @@ typedef struct ledger {
     volatile LONG64 requests;          /* requests answered (errors included) */
     volatile LONG64 bytes_in;          /* bytes received */
     volatile LONG64 bytes_out;         /* bytes sent */
-    volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage held now */
-    volatile LONG64 buffer_high;       /* the most buffer_bytes has been since start */
-    volatile LONG64 buffer_budget;     /* over this, requests are refused (0: no budget) */
-    volatile LONG64 reserved;          /* of the budget, promised to bodies on their way */
-    volatile LONG64 refused;           /* requests refused with 503: over the budget */
+    volatile LONG64 buffer_bytes;      /* bytes of I/O buffer storage now */
+    volatile LONG64 buffer_high;       /* the most buffer_bytes has been */
+    volatile LONG64 buffer_budget;     /* budget.h; 0: no budget */
+    volatile LONG64 reserved;          /* of it, held for bodies on the way */
+    volatile LONG64 refused;           /* requests refused (503): over budget */
     volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
     volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
-    volatile LONG64 failed[OP_KINDS];    /* ...or failed (dequeued with an error, or never queued) */
+    volatile LONG64 failed[OP_KINDS];    /* ...or failed, or never queued */
 } ledger;
 
 extern ledger the_ledger;
@@ -40,23 +41,17 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta);
 LONG64 ledger_read(volatile LONG64 *counter);
 /* "recv", "send", "accept". */
 const char *op_kind_name(op_kind kind);
-/* A server-wide budget for buffer_bytes (06: --budget-mb, 0: none). Over it, 06 refuses
- * requests and stops reading. A request with a body reserves what it will hold at its
- * header, before the body is read: ledger_reserve says whether buffer_bytes, what is
- * reserved already and `bytes` still fit (and reserves them), ledger_unreserve gives
- * back what *reserved holds (once the request is answered) and zeroes it. */
-void ledger_set_budget(LONG64 bytes);
-int  ledger_over_budget(void);
-int  ledger_reserve(LONG64 bytes);
-void ledger_unreserve(LONG64 *reserved);
-/* pending = posted - completed - failed, for one kind or (OP_KINDS) all of them. */
+/* pending = posted - completed - failed, for one kind or (OP_KINDS) all of
+ * them. */
 LONG64 ledger_pending(op_kind kind);
 /* No live connection and no pending operation: what a shutdown waits for. */
 int  ledger_drained(void);
-/* 06's sweep notes each open connection it passes (the first LEDGER_CONNS); then
- * ledger_conns_done() makes that the list /stats gives as "conns" (the lab draws it). */
+/* A server that sweeps its connections notes each open one it passes (the
+ * first LEDGER_CONNS); then ledger_conns_done() makes that the list /stats
+ * gives as "conns" (the lab draws it). */
 #define LEDGER_CONNS 16
-void ledger_note_conn(long id, const char *state, int recv, int send, size_t queued);
+void ledger_note_conn(long id, const char *state, int recv, int send,
+                      size_t queued);
 void ledger_conns_done(void);
 /* The /stats JSON object (one line, no newline) for stage `stage`; -1 if it
  * does not fit. Beside the counters, "log_dropped": lines the log dropped. */

@@ -42,7 +42,8 @@ static long long   dropped_total;
 static int         writer_busy;
 static HANDLE      writer;
 /* lines_written when a flush last gave up: the next one waits only if the
- * writer has written since (an exit does not wait twice for a paused console) */
+ * writer has written since (an exit does not wait twice for a paused
+ * console) */
 static long long   flush_gave_up_at = -1;
 
 /* One line to stderr with one call, so that lines never interleave. WriteFile,
@@ -212,7 +213,8 @@ long long log_dropped(void)
 }
 
 /* Format the line, then queue it whole (or, with no log thread, write it). */
-static void log_line(long conn_id, const char *suffix, const char *fmt, va_list ap)
+static void log_line(long conn_id, const char *suffix, const char *fmt,
+                     va_list ap)
 {
     char line[LOG_LINE_MAX];
     queued_line *slot;
@@ -221,7 +223,8 @@ static void log_line(long conn_id, const char *suffix, const char *fmt, va_list 
     n = line_prefix(line, sizeof line, conn_id);
     n += vsnprintf(line + n, sizeof line - n, fmt, ap);
     if (n > (int)sizeof line - 64)
-        n = (int)sizeof line - 64;  /* a long message is cut; the suffix still fits */
+        /* A long message is cut; the suffix still fits. */
+        n = (int)sizeof line - 64;
     n += snprintf(line + n, sizeof line - n, "%s\r\n", suffix ? suffix : "");
 
     if (writer == NULL) {
@@ -274,8 +277,9 @@ void log_error(long conn_id, DWORD err, const char *fmt, ...)
     log_line(conn_id, suffix, fmt, ap);
     va_end(ap);
 }
-/* The codes a socket server meets. A table rather than FormatMessage: Wine has no
- * text for several of them (676 among them), and a name is what one searches for. */
+/* The codes a socket server meets. A table rather than FormatMessage: Wine
+ * has no text for several of them (676 among them), and a name is what one
+ * searches for. */
 static const struct { DWORD code; const char *name; } names[] = {
     {0, "NO_ERROR"},
     {6, "ERROR_INVALID_HANDLE"},

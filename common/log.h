@@ -2,20 +2,21 @@
  *
  *   [  12.345] [tid 0x1a4] #7 recv completed 375 bytes
  *
- * time since start, the thread, the connection number (omitted when 0), the event.
+ * time since start, the thread, the connection number (none when 0), the event.
  * The log never blocks a caller: a line is queued, and a thread of the
  * log's own writes it (a paused console or a pipe nobody reads blocks that
  * thread only). Lines may be dropped when the writer cannot keep up: they are
  * counted, "N log lines dropped" stands where they were once it can write
  * again, and /stats gives the count as "log_dropped".
- * Levels: -q errors only; default adds connection events; -v adds every posted and
- * completed operation. Error numbers are printed with their names from a table,
- * because FormatMessage has no text for many of them under Wine. */
+ * Levels: -q errors only; default adds connection events; -v adds every
+ * posted and completed operation. Error numbers are printed with their names
+ * from a table, because FormatMessage has no text for many of them under
+ * Wine. */
 #ifndef LOG_H
 #define LOG_H
 
 #ifndef WIN32_LEAN_AND_MEAN
-#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may still come after */
+#define WIN32_LEAN_AND_MEAN   /* no <winsock.h>: <winsock2.h> may follow */
 #endif
 #include <windows.h>
 
@@ -42,9 +43,11 @@ int  log_enabled(log_level level);
 void log_event(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
 /* Every posted and completed operation: shown with -v. */
 void log_op(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
-/* Errors: always shown; "<event>: NAME (number)" for the Win32/Winsock error err. */
+/* Errors: always shown; "<event>: NAME (number)" for the Win32/Winsock error
+ * err. */
 void log_error(long conn_id, DWORD err, const char *fmt, ...) LOG_PRINTF(3, 4);
-/* "ERROR_OPERATION_ABORTED (995)", "WSAECONNRESET (10054)", "error 1234" when unknown. */
+/* "ERROR_OPERATION_ABORTED (995)", "WSAECONNRESET (10054)", "error 1234"
+ * when unknown. */
 const char *error_name(DWORD err, char *buf, size_t size);
 
 #endif

@@ -1,4 +1,5 @@
-/* net.h - command line, Winsock start-up and the listening socket: the same in every stage. */
+/* net.h - command line, Winsock start-up and the listening socket: the same in
+ * every stage. */
 #ifndef NET_H
 #define NET_H
 
@@ -6,22 +7,23 @@
 #include <mswsock.h>
 #include "log.h"
 
-/* Visual Studio: link Winsock without a project setting (cl server.c common\*.c). AcceptEx
- * and GetAcceptExSockaddrs are fetched with WSAIoctl (05, 06), so mswsock.lib is not needed. */
+/* Visual Studio: link Winsock without a project setting (cl server.c
+ * common\*.c). AcceptEx and GetAcceptExSockaddrs are fetched with WSAIoctl
+ * by the stages that use them, so mswsock.lib is not needed. */
 #ifdef _MSC_VER
 #pragma comment(lib, "ws2_32.lib")
 #endif
 
 typedef struct options {
-    const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (loopback: no firewall prompt) */
+    const char    *bind_addr;  /* -b ADDR, default 127.0.0.1 (loopback) */
     unsigned short port;       /* -p PORT, default 8080; 0 picks a free port */
-    int            threads;    /* -t N (04+), default 2 x processors */
-    int            accepts;    /* -a N (05+), AcceptEx requests kept pending, default 32 */
-    int            drain_ms;   /* --drain-ms N (06), default 5000 */
-    int            idle_ms;    /* --idle-ms N (06), default 30000 */
-    int            send_ms;    /* --send-ms N (06), default 10000 */
-    int            budget_mb;  /* --budget-mb N (06): all connections' buffers, default 512 */
-    int            linger_ms;  /* --linger-ms N (01, 06): a silent peer's linger, 5000 */
+    int            threads;    /* -t N worker threads, default 2 x processors */
+    int            accepts;    /* -a N AcceptEx requests kept pending, 32 */
+    int            drain_ms;   /* --drain-ms N: Ctrl+C's drain, default 5000 */
+    int            idle_ms;    /* --idle-ms N: an idle connection's end, 30 s */
+    int            send_ms;    /* --send-ms N: a stalled send's end, 10000 */
+    int            budget_mb;  /* --budget-mb N: all buffers (budget.h), 512 */
+    int            linger_ms;  /* --linger-ms N: a silent peer's linger, 5000 */
     log_level      level;      /* -v / -q */
 } options;
 
@@ -35,19 +37,20 @@ typedef struct options {
 void   options_parse(int argc, char **argv, unsigned takes, options *opt);
 /* WSAStartup(2.2), or a message and exit 1. */
 void   net_start(void);
-/* A listening socket on opt's address (overlapped, SO_EXCLUSIVEADDRUSE), or a clear
- * message and exit 1 (port in use, bad address). Prints
- * "<stage> listening on http://ADDR:PORT/" on stdout with the real port. */
+/* A listening socket on opt's address (overlapped, SO_EXCLUSIVEADDRUSE), or
+ * a clear message and exit 1 (port in use, bad address). Prints "<stage>
+ * listening on http://ADDR:PORT/" on stdout with the real port. */
 SOCKET net_listen(const options *opt, const char *stage);
 
-/* accept() failed (01-04): log it and, unless only that client is gone (it reset or
- * aborted before it was accepted), wait a moment: a cause that lasts (no socket handle
- * left, no buffer space, the network down) would have the loop spin on the error. */
+/* A blocking accept() failed: log it and, unless only that client is gone
+ * (it reset or aborted before it was accepted), wait a moment: a cause that
+ * lasts (no socket handle left, no buffer space, the network down) would
+ * have the loop spin on the error. */
 void   net_accept_failed(void);
 
-/* "ADDR:PORT" of the client an AcceptEx accepted, from the addresses it wrote (no data
- * asked, addr_space bytes per address), for the log. */
-void   net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
-                         DWORD addr_space, char *out, size_t size);
+/* "ADDR:PORT" of the client an AcceptEx accepted, from the addresses it
+ * wrote (no data asked, addr_space bytes per address), for the log. */
+void net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
+                       DWORD addr_space, char *out, size_t size);
 
 #endif
