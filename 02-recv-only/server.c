@@ -42,8 +42,7 @@ static const char *const state_names[] = {
 };
 
 /* The states each one may move to, checked in every build by set_state():
- * forward only, to LINGERING at once (the sends block: nothing is left to
- * send), and to CLOSED once. */
+ * forward only, to LINGERING at once (the sends block), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
     [CONN_LINGERING] = 1 << CONN_CLOSED,
