@@ -64,6 +64,7 @@ static BOOL send_all(conn *c)
         int n;
         if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
             return FALSE;
+        ledger_calls(CALL_SEND);
         n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
@@ -84,6 +85,7 @@ static int recv_some(conn *c)
     int n;
     if (room == NULL)  /* cannot happen: framing answers 413/431 before the limit */
         return -1;
+    ledger_calls(CALL_RECV);
     n = recv(c->sock, room, READ_SIZE, 0);
     if (n > 0) {
         buffer_commit(&c->in, (size_t)n);
@@ -174,6 +176,7 @@ static void accept_loop(SOCKET listener, int linger_ms)
     for (;;) {
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
+        ledger_calls(CALL_ACCEPT);
         if (sock == INVALID_SOCKET) {
             net_accept_failed();
             continue;

@@ -117,6 +117,7 @@ static BOOL send_all(conn *c)
         int n;
         if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
             return FALSE;
+        ledger_calls(CALL_SEND);
         n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
@@ -296,6 +297,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
     for (;;) {
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
+        ledger_calls(CALL_ACCEPT);
         if (sock == INVALID_SOCKET) {
             net_accept_failed();
             continue;
@@ -309,6 +311,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
         }
         log_event(c->id, "accepted");
         /* The same call that created the port associates the socket with it. */
+        ledger_calls(CALL_ASSOCIATE);
         if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL
             || !PostQueuedCompletionStatus(port, 0, (ULONG_PTR)c, NULL)) {
             log_error(c->id, GetLastError(), "handing the connection to the port failed");

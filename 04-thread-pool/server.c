@@ -409,6 +409,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
     for (;;) {
         conn *c;
         SOCKET sock = accept(listener, NULL, NULL);
+        ledger_calls(CALL_ACCEPT);
         if (sock == INVALID_SOCKET) {
             net_accept_failed();
             continue;
@@ -423,6 +424,7 @@ static void accept_loop(SOCKET listener, HANDLE port)
         log_event(c->id, "accepted");
         conn_hold(c);  /* the packet's: from PostQueuedCompletionStatus on, c is the worker's */
         /* The same call that created the port associates the socket with it. */
+        ledger_calls(CALL_ASSOCIATE);
         if (CreateIoCompletionPort((HANDLE)sock, port, (ULONG_PTR)c, 0) == NULL
             || !PostQueuedCompletionStatus(port, 0, (ULONG_PTR)c, NULL)) {
             log_error(c->id, GetLastError(), "handing the connection to the port failed");

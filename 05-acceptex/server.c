@@ -231,6 +231,7 @@ static DWORD read_available(conn *c)
         int got;
         if (room == NULL)  /* full: what is there is answered before reading on */
             return 0;
+        ledger_calls(CALL_RECV);
         got = recv(c->sock, room, READ_SIZE, 0);
         if (got == SOCKET_ERROR)
             return WSAGetLastError() == WSAEWOULDBLOCK ? 0 : (DWORD)WSAGetLastError();
@@ -448,6 +449,7 @@ static struct {
 static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err;
+    ledger_calls(CALL_SOCKET);
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
     if (a->sock == INVALID_SOCKET) {
@@ -488,6 +490,7 @@ static void start_connection(accept_op *a)
      * drop the last other one before we have left the lock. */
     conn_hold(c);
     EnterCriticalSection(&c->lock);
+    ledger_calls(CALL_UPDATE | CALL_FIONBIO | CALL_ASSOCIATE);
     if (setsockopt(c->sock, SOL_SOCKET, SO_UPDATE_ACCEPT_CONTEXT, (char *)&server.listener,
                    sizeof server.listener) != 0
         || ioctlsocket(c->sock, FIONBIO, &nonblocking) != 0

@@ -16,7 +16,19 @@
 #    resident memory, /proc) over the run, per connection, is the whole process's share.
 # 3. The table (with the targets and whether each is met) goes to the terminal and to
 #    $BUILD_DIR/bench.md, the plot of req/s per server to $BUILD_DIR/bench.svg.
-# Knobs: BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_IDLE ("1000 10000"), IOCP_WINEPREFIX.
+# 1b. 06's variants (BENCH_VARIANTS, from the Makefile: 06 with bench/variants/V.patch
+#    applied to a copy, built under $BUILD_DIR/bench/06+V) run in the same rounds, right
+#    after 06, and are reported beside 06 and 04, round by round.
+# 1c. Calls: /stats before and after each wrk run; the growth of its "calls" counters over
+#    the requests answered (and, for the setup calls, over the connections accepted).
+# 1d. Wineserver requests per request (BENCH_TRACE=1, the default): each server alone in
+#    a prefix of its own ($BUILD_DIR/wine-trace) whose wineserver traces every request
+#    (WINEDEBUG=+server); curl asks 300 keep-alive requests on one connection, then 100
+#    with Connection: close; the trace's request lines during each, over the requests.
+#    Not timed, so the machine's load does not move it: what each call costs under Wine.
+# Knobs: BENCH_SECONDS (3), BENCH_ROUNDS (3), BENCH_IDLE ("1000 10000"; "" skips),
+# BENCH_FLIGHT (1; 0 skips the downloads), BENCH_ONLY ("04 06 06+skip": only these
+# servers, the reference always), IOCP_WINEPREFIX.
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -26,7 +38,7 @@ out=$build/bench
 logs=$out/logs
 duration=${BENCH_SECONDS:-3}
 rounds=${BENCH_ROUNDS:-3}
-idle_counts=${BENCH_IDLE:-1000 10000}
+idle_counts=${BENCH_IDLE-1000 10000}
 conns=50
 wrk_timeout=2  # s: a response slower than this counts as a timeout (and bounds 01's run)
 all_stages=(01-blocking 02-recv-only 03-recv-send 04-thread-pool 05-acceptex 06-shutdown)
@@ -49,7 +61,7 @@ wine_ready || exit 1
 started=$SECONDS
 clk_tck=$(getconf CLK_TCK)
 mkdir -p "$logs"
-rm -f "$out"/tput.txt "$out"/idle-*.txt "$logs"/*.log
+rm -f "$out"/tput.txt "$out"/calls.txt "$out"/trace.txt "$out"/idle-*.txt "$logs"/*.log
 
 # ------------------------------------------------------------------ the servers
 
@@ -66,6 +78,25 @@ for s in "${all_stages[@]}"; do
         missing+=("$s")
     fi
 done
+variants=()
+for v in ${BENCH_VARIANTS:-}; do
+    if [ -x "$out/06+$v/server.exe" ]; then
+        names+=("06+$v") variants+=("06+$v")
+        exe[06+$v]=$out/06+$v/server.exe
+    else
+        missing+=("06+$v (its patch no longer applies)")
+    fi
+done
+if [ -n "${BENCH_ONLY:-}" ]; then
+    kept=(reference)
+    for n in "${names[@]}"; do
+        for want in $BENCH_ONLY; do
+            [ "$n" = "$want" ] || [ "${n%%-*}" = "$want" ] && kept+=("$n") && break
+        done
+    done
+    names=("${kept[@]}") variants=()
+    for n in "${names[@]}"; do [ "${n#06+}" = "$n" ] || variants+=("$n"); done
+fi
 stage_named() {  # NN -> the stage's name if it was built, else nothing
     local n
     for n in "${names[@]}"; do [ "${n%%-*}" = "$1" ] && echo "$n"; done
@@ -128,6 +159,26 @@ wineserver_pid() {
     done
 }
 
+# calls_growth BEFORE AFTER: from two /stats answers, the calls made between them:
+# "per_request=N per_connection=N KIND=N..." (each KIND per request; per_connection: the
+# setup calls, over the connections accepted), or nothing when /stats has no "calls".
+calls_growth() {
+    python3 - "$1" "$2" <<'PY' 2>/dev/null
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:3])
+if "calls" not in b:
+    sys.exit(0)
+req = max(b["requests"] - a["requests"], 1)
+conns = max(b["accepted"] - a["accepted"], 1)
+grow = {k: b["calls"][k] - a.get("calls", {}).get(k, 0) for k in b["calls"]}
+setup = sum(grow.get(k, 0) for k in ("accept", "WSASocket", "AcceptEx",
+           "SO_UPDATE_ACCEPT_CONTEXT", "FIONBIO", "CreateIoCompletionPort"))
+print("per_request=%.2f per_connection=%.2f %s" % (
+    sum(grow.values()) / req, setup / conns,
+    " ".join("%s=%.2f" % (k, v / req) for k, v in grow.items())))
+PY
+}
+
 # wrk_run NAME MODE ROUND: one wrk run against the server started last; appends to
 # tput.txt: NAME MODE ROUND req/s p50_us p99_us connect read write status timeout queued
 # cpu_us_per_request (the server process and wineserver together; - when unknown).
@@ -136,6 +187,7 @@ wrk_run() {
     local req us p50 p99 e_connect e_read e_write e_status e_timeout
     args=(-t1 -c"$conns" -d"${duration}s" --timeout "${wrk_timeout}s" -s "$here/report.lua")
     [ "$mode" = close ] && args+=(-H "Connection: close")
+    curl -s -m 5 "http://127.0.0.1:$PORT/stats" >"$logs/stats0.json" 2>/dev/null
     ws=$(wineserver_pid)
     cpu0=$(cpu_ticks "$PID")
     [ -z "$ws" ] || cpu0=$((cpu0 + $(cpu_ticks "$ws")))
@@ -147,6 +199,8 @@ wrk_run() {
     cpu1=$(cpu_ticks "$PID")
     [ -z "$ws" ] || cpu1=$((cpu1 + $(cpu_ticks "$ws")))
     line=$(grep '^WRK ' "$logs/wrk.out")
+    curl -s -m 5 "http://127.0.0.1:$PORT/stats" >"$logs/stats1.json" 2>/dev/null
+    calls_growth "$logs/stats0.json" "$logs/stats1.json" | sed "s/^/$name $mode $round /" >>"$out/calls.txt"
     if [ -z "$line" ]; then
         echo "$name $mode $round FAIL wrk: $(head -c 200 "$logs/wrk.out" | tr '\n' ' ')" >>"$out/tput.txt"
         printf '  %-16s %-10s failed: %s\n' "$name" "$mode" "$(head -n 1 "$logs/wrk.out")"
@@ -186,13 +240,57 @@ for round in $(seq "$rounds"); do
     done
 done
 
+# ------------------------------------------------------------------ wineserver requests
+
+# trace_count FILE: the wineserver requests traced in FILE so far (a request's line is
+# "0024: name( args )"; its reply's, "0024: name() = ...").
+trace_count() { grep -cE '^[0-9a-f]{4}: [a-z_]+\( ' "$1" 2>/dev/null || echo 0; }
+
+if [ "${BENCH_TRACE:-1}" = 1 ]; then
+    echo "wineserver requests per request (WINEDEBUG=+server, prefix $build/wine-trace)"
+    (
+        export WINEPREFIX=$build/wine-trace
+        wine_ready || exit 1
+        for name in "${names[@]}"; do
+            f=$logs/trace-$name.err
+            wineserver -k 2>/dev/null; wineserver -w 2>/dev/null
+            WINEDEBUG=+server wine "${exe[$name]}" -p 0 -q >"$logs/trace.out" 2>"$f" &
+            PID=$! PORT=
+            for _ in $(seq 300); do
+                PORT=$(tr -d '\r' <"$logs/trace.out" | sed -n 's|.*listening on http://127\.0\.0\.1:\([0-9]*\)/.*|\1|p')
+                [ -n "$PORT" ] && break
+                sleep 0.2
+            done
+            if [ -z "$PORT" ]; then stop; echo "$name FAIL did-not-start" >>"$out/trace.txt"; continue; fi
+            url=http://127.0.0.1:$PORT/
+            urls() { for _ in $(seq "$1"); do printf '%s ' "$url"; done; }
+            # shellcheck disable=SC2046
+            curl -s -m 60 $(urls 50) >/dev/null  # warm: the pool, the workers, the first connection
+            sleep 0.5; c0=$(trace_count "$f")
+            # shellcheck disable=SC2046
+            curl -s -m 60 $(urls 300) >/dev/null
+            sleep 0.5; c1=$(trace_count "$f")
+            # shellcheck disable=SC2046
+            curl -s -m 60 -H 'Connection: close' $(urls 100) >/dev/null
+            sleep 0.5; c2=$(trace_count "$f")
+            stop
+            awk -v n="$name" -v a="$c0" -v b="$c1" -v c="$c2" \
+                'BEGIN { printf "%s %.1f %.1f\n", n, (b - a) / 300, (c - b) / 100 }' >>"$out/trace.txt"
+            printf '  %-16s %s\n' "$name" "$(tail -n 1 "$out/trace.txt" | cut -d' ' -f2-) (keep-alive, close)"
+        done
+        wineserver -k 2>/dev/null
+    )
+fi
+
 # ------------------------------------------------------------------ idle connections
 
-echo "idle connections: ${idle_counts} (stages ${idle_stages[*]})"
-for nn in "${idle_stages[@]}"; do
+echo "idle connections: ${idle_counts} (stages ${idle_stages[*]}; 06's variants: ${idle_counts%% *})"
+for nn in "${idle_stages[@]}" "${variants[@]}"; do
     name=$(stage_named "$nn")
+    [ "${nn#06+}" = "$nn" ] || name=$nn counts=${idle_counts%% *}
     [ -n "$name" ] || continue
-    for n in $idle_counts; do
+    [ "${nn#06+}" != "$nn" ] || counts=$idle_counts
+    for n in $counts; do
         f=$out/idle-$name-$n.txt
         if ! start "$name"; then
             echo "error=did-not-start" >"$f"
@@ -213,6 +311,7 @@ done
 
 flight_stages=(03 04 05 06)
 echo "downloads in flight: 200 x GET /big?bytes=67108864, unread (stages ${flight_stages[*]})"
+[ "${BENCH_FLIGHT:-1}" = 1 ] || flight_stages=()
 for nn in "${flight_stages[@]}"; do
     name=$(stage_named "$nn")
     [ -n "$name" ] || continue
@@ -247,6 +346,22 @@ ratio() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && awk -v a="$1" -v b="$2"
 kib() { [ -n "$1" ] && awk -v b="$1" 'BEGIN { printf (b < 10240 && b > -10240 ? "%d B" : "%.0f KiB"), (b < 10240 && b > -10240 ? b : b / 1024) }' || echo "-"; }
 val() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n 1; }  # val FILE KEY
 join() { local all='' x; for x in "$@"; do all+="${all:+; }$x"; done; tr '|' '/' <<<"$all"; }
+# by_round NAME BASE MODE: NAME's req/s over BASE's, round by round, then their median:
+# "1.02 / 0.97 / 1.10 (1.02)".
+by_round() {
+    awk -v n="$1" -v b="$2" -v m="$3" '$2 == m && $4 != "FAIL" && ($1 == n || $1 == b) { v[$1, $3] = $4; r[$3] }
+        END { for (i = 1; i <= 99; i++) if ((i in r) && v[n, i] && v[b, i]) {
+                  x[++k] = v[n, i] / v[b, i]; printf "%s%.2f", sep, x[k]; sep = " / " }
+              if (!k) exit
+              for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (x[j] < x[i]) { t = x[i]; x[i] = x[j]; x[j] = t }
+              printf " (%.2f)", x[int((k + 1) / 2)] }' "$out/tput.txt"
+}
+# calls_med NAME MODE KEY: the median over the rounds of KEY (per_request, per_connection,
+# or a kind of call) in calls.txt.
+calls_med() {
+    awk -v n="$1" -v m="$2" -v k="$3" '$1 == n && $2 == m { for (i = 4; i <= NF; i++) { split($i, kv, "="); if (kv[1] == k) print kv[2] } }' "$out/calls.txt" |
+        sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'
+}
 yesno() { if [ "$1" = 1 ]; then echo "**yes**"; else echo "**no**"; fi; }
 
 md=$build/bench.md
@@ -264,9 +379,9 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
     echo
     echo "| server | keep-alive req/s | x ref | p50 ms | p99 ms | CPU us/req | Connection: close req/s | x ref | p50 ms | p99 ms | CPU us/req | notes |"
     echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
-    for s in reference "${all_stages[@]}"; do
+    for s in reference "${all_stages[@]}" "${variants[@]}"; do
         name=$s
-        [ "$s" = reference ] || name=$(stage_named "${s%%-*}")
+        [ "$s" = reference ] || [ "${s#06+}" != "$s" ] || name=$(stage_named "${s%%-*}")
         if [ -z "$name" ]; then
             echo "| $s | - | | | | | - | | | | | not built yet: skipped |"
             continue
@@ -291,17 +406,82 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
              "$(join "${notes[@]}") |"
     done
     echo
+    s06=$(stage_named 06) s04=$(stage_named 04)
+    if [ "${#variants[@]}" -gt 0 ] && [ -n "$s06" ]; then
+        echo "## 06's I/O path: variants beside 06 and 04, round by round"
+        echo
+        echo "Each variant is 06 with bench/variants/V.patch applied to a copy (06+A+B: both patches);"
+        echo "a ratio is taken within one round (the servers alternate), so the machine's load moves"
+        echo "both sides of it alike; in brackets, the median ratio. Calls: Winsock and port calls per"
+        echo "request (median round), from /stats. The idle table below has the variants' read buffers."
+        echo
+        echo "| server | keep-alive req/s | x 06 by round | x 04 by round | calls / req | Connection: close req/s | x 06 by round | x 04 by round | calls / req | setup calls / conn |"
+        echo "|---|---:|---|---|---:|---:|---|---|---:|---:|"
+        for name in "$s06" "${variants[@]}"; do
+            row="| $name"
+            for mode in keep-alive close; do
+                row+=" | $(med "$name" "$mode" 4)"
+                for base in "$s06" "$s04"; do
+                    row+=" | $(by_round "$name" "$base" "$mode")"
+                done
+                row+=" | $(calls_med "$name" "$mode" per_request)"
+            done
+            echo "$row | $(calls_med "$name" close per_connection) |"
+        done
+        echo
+    fi
+    if [ -s "$out/calls.txt" ]; then
+        kinds=$(awk '{ for (i = 6; i <= NF; i++) { split($i, kv, "="); if (!(kv[1] in seen)) { seen[kv[1]]; printf "%s ", kv[1] } } }' "$out/calls.txt")
+        echo "## Calls per request, by kind (keep-alive, then Connection: close; median round)"
+        echo
+        echo "What each server asks of Winsock and the port per request answered: posts (WSARecv, WSASend,"
+        echo "AcceptEx), dequeues (GetQueuedCompletionStatus), plain recv/send, and the per-connection setup"
+        echo "calls (accept, WSASocket, SO_UPDATE_ACCEPT_CONTEXT, FIONBIO, CreateIoCompletionPort). Under Wine each"
+        echo "is a round trip to wineserver."
+        echo
+        hdr="| server | mode | all"; sep="|---|---|---:"
+        for k in $kinds; do hdr+=" | $k"; sep+="|---:"; done
+        echo "$hdr |"; echo "$sep|"
+        for name in "${names[@]}"; do
+            for mode in keep-alive close; do
+                grep -q "^$name $mode " "$out/calls.txt" || continue
+                row="| $name | $mode | $(calls_med "$name" "$mode" per_request)"
+                for k in $kinds; do row+=" | $(calls_med "$name" "$mode" "$k")"; done
+                echo "$row |"
+            done
+        done
+        echo
+    fi
+    if [ -s "$out/trace.txt" ]; then
+        echo "## Wineserver requests per request (WINEDEBUG=+server; not timed)"
+        echo
+        echo "Each server alone, its wineserver tracing every request: 300 keep-alive requests on one"
+        echo "connection, then 100 with Connection: close (one connection each), after 50 to warm up."
+        echo "Under Wine every Winsock and port call is one or more of these round trips; this figure"
+        echo "does not depend on the machine's load. \"calls\" is the same run's Winsock calls (above)."
+        echo
+        echo "| server | keep-alive | x 04 | calls | Connection: close | x 04 | calls |"
+        echo "|---|---:|---:|---:|---:|---:|---:|"
+        t04=$(awk -v n="$s04" '$1 == n { print $2, $3 }' "$out/trace.txt")
+        while read -r name ka cl; do
+            [ "$ka" = FAIL ] && { echo "| $name | did not start | | | | | |"; continue; }
+            echo "| $name | $ka | $(ratio "$ka" "${t04%% *}") | $(calls_med "$name" keep-alive per_request) |" \
+                 "$cl | $(ratio "$cl" "${t04##* }") | $(calls_med "$name" close per_request) |"
+        done <"$out/trace.txt"
+        echo
+    fi
     echo "## Idle connections: ${idle_counts// / and } connections that send nothing"
     echo
     echo "| server | idle conns | accept rate conn/s | buffer_bytes / idle conn | same, after one request | RssAnon / conn | VmRSS / conn | new request p50 / p99 / max ms | notes |"
     echo "|---|---:|---:|---:|---:|---:|---:|---|---|"
-    for nn in "${idle_stages[@]}"; do
-        name=$(stage_named "$nn")
+    for nn in "${idle_stages[@]}" "${variants[@]}"; do
+        name=$(stage_named "$nn") counts=$idle_counts
+        [ "${nn#06+}" = "$nn" ] || name=$nn counts=${idle_counts%% *}
         if [ -z "$name" ]; then
             for s in "${all_stages[@]}"; do [ "${s%%-*}" = "$nn" ] && echo "| $s | | | | | | | | not built yet: skipped |"; done
             continue
         fi
-        for n in $idle_counts; do
+        for n in $counts; do
             f=$out/idle-$name-$n.txt
             notes=()
             for k in error open_error exit; do
@@ -348,6 +528,11 @@ ref_ka=$(med reference keep-alive 4) ref_cl=$(med reference close 4)
     else
         echo "| 06 keep-alive >= 0.9 x reference | not measured: 06-shutdown not built yet | - |"
     fi
+    for name in "$s06" "${variants[@]}"; do
+        [ -n "$name" ] && [ -n "$s04" ] || continue
+        r=$(ratio "$(med "$name" keep-alive 4)" "$(med "$s04" keep-alive 4)")
+        echo "| ${name} keep-alive >= 0.9 x 04 (issue 29) | ${r:--} x | $(yesno "$(awk -v r="${r:-0}" 'BEGIN { print (r >= 0.9) }')") |"
+    done
     for nn in 05 06; do
         s=$(stage_named $nn)
         if [ -n "$s" ] && [ -n "$s04" ]; then

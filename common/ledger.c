@@ -21,6 +21,42 @@ LONG64 ledger_read(volatile LONG64 *counter)
     return InterlockedCompareExchange64(counter, 0, 0);
 }
 
+static const char *const call_names[CALL_KINDS] = {
+    "accept", "WSASocket", "AcceptEx", "SO_UPDATE_ACCEPT_CONTEXT", "FIONBIO",
+    "CreateIoCompletionPort", "WSARecv", "WSASend", "GetQueuedCompletionStatus",
+    "recv", "send"};
+
+void ledger_calls(unsigned kinds)
+{
+    int k;
+    for (k = 0; k < CALL_KINDS; k++)
+        if (kinds & (1u << k))
+            ledger_add(&the_ledger.calls[k], 1);
+}
+
+/* ,"calls":{...},"calls_per_request":N,"calls_per_connection":N at dst;
+ * returns its length. */
+static int calls_json(char *dst, size_t size)
+{
+    LONG64 all = 0, setup = 0, requests = ledger_read(&the_ledger.requests);
+    LONG64 accepted = ledger_read(&the_ledger.accepted);
+    int n = snprintf(dst, size, ",\"calls\":{"), k;
+    for (k = 0; k < CALL_KINDS && n > 0 && (size_t)n < size; k++) {
+        LONG64 v = ledger_read(&the_ledger.calls[k]);
+        all += v;
+        if (CALL_SETUP & (1u << k))
+            setup += v;
+        n += snprintf(dst + n, size - n, "%s\"%s\":%lld", k ? "," : "",
+                      call_names[k], v);
+    }
+    if (n > 0 && (size_t)n < size)
+        n += snprintf(dst + n, size - n, "},\"calls_per_request\":%.2f,"
+                      "\"calls_per_connection\":%.2f",
+                      requests ? (double)all / (double)requests : 0.0,
+                      accepted ? (double)setup / (double)accepted : 0.0);
+    return n;
+}
+
 /* The buffers' accounting hook: buffer_bytes, and its high-water mark. */
 static void account_buffer(long long delta)
 {
@@ -145,6 +181,9 @@ int ledger_json(char *dst, size_t size, const char *stage)
             kind_names[k], c.posted, c.completed, c.failed,
             c.posted - c.completed - c.failed);
     }
+    /* Before pending_ops: a final ledger (no "conns") still ends with it. */
+    if (n > 0 && (size_t)n < size)
+        n += calls_json(dst + n, size - n);
     if (n > 0 && (size_t)n < size)
         n += snprintf(dst + n, size - n, ",\"pending_ops\":%lld", pending_ops);
     AcquireSRWLockShared(&conns_lock);

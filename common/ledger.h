@@ -16,6 +16,28 @@
 
 #include "opcheck.h"
 
+/* The Winsock and port calls a stage makes, by kind: what a request costs
+ * (under Wine, each is a round trip to wineserver). Bits, so that one line
+ * beside a compound condition counts every call in it. Posts and dequeues are
+ * counted by common/opcheck.c; the others by a line beside the call. */
+typedef enum {
+    CALL_ACCEPT    = 1 << 0,   /* accept() */
+    CALL_SOCKET    = 1 << 1,   /* WSASocket, for an AcceptEx */
+    CALL_ACCEPTEX  = 1 << 2,   /* AcceptEx posted */
+    CALL_UPDATE    = 1 << 3,   /* setsockopt SO_UPDATE_ACCEPT_CONTEXT */
+    CALL_FIONBIO   = 1 << 4,   /* ioctlsocket FIONBIO */
+    CALL_ASSOCIATE = 1 << 5,   /* CreateIoCompletionPort: joining the port */
+    CALL_WSARECV   = 1 << 6,   /* WSARecv posted */
+    CALL_WSASEND   = 1 << 7,   /* WSASend posted */
+    CALL_DEQUEUE   = 1 << 8,   /* a completion dequeued */
+    CALL_RECV      = 1 << 9,   /* recv(): blocking in 01, non-blocking 05/06 */
+    CALL_SEND      = 1 << 10   /* send(), blocking (01, 02) */
+} call_kind;
+#define CALL_KINDS 11
+/* The calls a connection costs once. */
+#define CALL_SETUP (CALL_ACCEPT | CALL_SOCKET | CALL_ACCEPTEX | CALL_UPDATE \
+                    | CALL_FIONBIO | CALL_ASSOCIATE)
+
 typedef struct ledger {
     volatile LONG64 accepted;          /* connections accepted since start */
     volatile LONG64 live_connections;  /* connections not yet freed */
@@ -30,6 +52,7 @@ typedef struct ledger {
     volatile LONG64 posted[OP_KINDS];    /* overlapped operations posted... */
     volatile LONG64 completed[OP_KINDS]; /* ...that completed successfully... */
     volatile LONG64 failed[OP_KINDS];    /* ...or failed, or never queued */
+    volatile LONG64 calls[CALL_KINDS];   /* calls, by kind (its bit's number) */
 } ledger;
 
 extern ledger the_ledger;
@@ -41,6 +64,10 @@ void ledger_add(volatile LONG64 *counter, LONG64 delta);
 LONG64 ledger_read(volatile LONG64 *counter);
 /* "recv", "send", "accept". */
 const char *op_kind_name(op_kind kind);
+/* One more call of each kind in `kinds` (call_kind bits). /stats gives them
+ * as "calls", with "calls_per_request" (all of them over requests) and
+ * "calls_per_connection" (the CALL_SETUP ones over connections accepted). */
+void ledger_calls(unsigned kinds);
 /* pending = posted - completed - failed, for one kind or (OP_KINDS) all of
  * them. */
 LONG64 ledger_pending(op_kind kind);

@@ -16,6 +16,8 @@ void op_posted(op_check *check, op_kind kind, long conn_id, unsigned long bytes)
     check->conn_id = conn_id;
     opcheck_post(check, conn_id, op_kind_name(kind));
     ledger_add(&the_ledger.posted[kind], 1);
+    ledger_calls(kind == OP_RECV   ? CALL_WSARECV
+                 : kind == OP_SEND ? CALL_WSASEND : CALL_ACCEPTEX);
     if (kind == OP_ACCEPT)
         log_op(conn_id, "accept posted");
     else
@@ -33,6 +35,7 @@ void op_dequeued(op_check *check, DWORD bytes, DWORD err)
 {
     char name[64];
     opcheck_done(check);
+    ledger_calls(CALL_DEQUEUE);
     if (err != 0) {
         ledger_add(&the_ledger.failed[check->kind], 1);
         log_op(check->conn_id, "%s failed: %s", op_kind_name(check->kind),

@@ -150,6 +150,8 @@ DRAWING_JS = r"""(function () {
     conns: {text: conns ? conns.textContent : null,
             rows: all(conns, 'tr.conn').map(function (r) {
               return Array.prototype.map.call(r.cells, function (c) { return c.textContent; }); })},
+    calls: all(document.getElementById('chart-calls'), 'rect.call').map(function (r) {
+      return {kind: r.dataset.kind, w: num(r, 'width')}; }),
     lab: (document.getElementById('lab') || {}).textContent || ''});
 })()"""
 
@@ -359,6 +361,11 @@ def check(args):
                    if conns["text"] == "this stage does not list its connections"
                    else f"/stats has no \"conns\", the page shows {conns['text']!r}")
     report("lab-connections", outcome)
+    kinds = {c["kind"] for c in later.get("calls", []) if c["w"] > 0}
+    outcome = ((None, f"a bar per kind of call: {', '.join(sorted(kinds))}")
+               if kinds & {"accept", "AcceptEx"} and kinds & {"recv", "WSARecv"}
+               else f"the calls chart has no bar for an accept and a read: {sorted(kinds)!r}")
+    report("lab-calls", outcome)
     return 1 if failed else 0
 
 

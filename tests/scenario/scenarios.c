@@ -909,6 +909,18 @@ static void stats_json(const void *arg)
     if (stat_num(s2, "requests") <= stat_num(s1, "requests") ||
         stat_num(s2, "bytes_in") <= stat_num(s1, "bytes_in"))
         FAIL("a second /stats did not count more requests and bytes_in: %s then %s", s1, s2);
+    /* The calls ledger: our second request cost a read (recv, or a WSARecv
+     * posted), and every connection accepted cost an accept (or AcceptEx). */
+    if (stat_num(s2, "calls.recv") + stat_num(s2, "calls.WSARecv")
+        <= stat_num(s1, "calls.recv") + stat_num(s1, "calls.WSARecv"))
+        FAIL("a second /stats counted no read call (calls.recv, calls.WSARecv):"
+             " %s then %s", s1, s2);
+    if (stat_num(s1, "calls.accept") + stat_num(s1, "calls.AcceptEx")
+        < stat_num(s1, "accepted"))
+        FAIL("fewer accept calls (calls.accept, calls.AcceptEx) than accepted:"
+             " %s", s1);
+    stat_num(s1, "calls_per_request");
+    stat_num(s1, "calls_per_connection");
     /* bytes_out grows when a send's completion is dequeued; with several workers that can
      * come after the client has the bytes and its next request has been answered. So the
      * first answer's bytes may show only in a later /stats: ask again, for 2 s at most. */
