@@ -64,7 +64,22 @@ deps:
 deps-%:
 	@bash tools/deps.sh $(subst +, ,$*)
 
-servers: $(SERVERS)
+servers: $(SERVERS) $(BUILD)/yours-fixed.exe
+
+# "Your program, fixed": one file, shown whole in NOTES.md (its source: the ```c block after
+# the line <!-- program: yours-fixed.c -->), extracted here and built alone: Winsock and the
+# C library, nothing from common/. make run STAGE=fixed runs it.
+FIXED_CFLAGS := -std=c11 -Wall -Wextra -Werror -g -O2
+$(BUILD)/yours-fixed.c: NOTES.md tools/notes-program.awk
+	@mkdir -p $(@D)
+	awk -v name=yours-fixed.c -f tools/notes-program.awk NOTES.md >$@.tmp || \
+	    { echo "NOTES.md: no <!-- program: yours-fixed.c --> block"; rm -f $@.tmp; exit 1; }
+	mv $@.tmp $@
+$(BUILD)/yours-fixed.exe: $(BUILD)/yours-fixed.c | deps
+	$(CC) $(FIXED_CFLAGS) -o $@ $< $(LDLIBS)
+$(BUILD)/i686/yours-fixed.exe: $(BUILD)/yours-fixed.c | deps
+	@mkdir -p $(@D)
+	$(CC32) $(FIXED_CFLAGS) -o $@ $< $(LDLIBS)
 
 $(EMBED): tools/embed.c | deps-cc
 	@mkdir -p $(@D)
@@ -94,18 +109,19 @@ endif
 # ULONG_PTR/SIZE_T differ in width). It cannot catch a ULONG completion key: on x86 ULONG_PTR
 # is an unsigned long, the same type as ULONG. The 64-bit build's -Werror does (make break-it,
 # ulong-key: an incompatible pointer for GetQueuedCompletionStatus's key).
-check-x86: $(SERVERS32)
+check-x86: $(SERVERS32) $(BUILD)/i686/yours-fixed.exe
 $(BUILD)/i686/%/server.exe: %/server.c $(BUILD)/gen/%/stage.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
 	$(CC32) $(CFLAGS) -o $@ $< $(call STAGE_C,$*) $(COMMON) $(LDLIBS)
 
-# make run [STAGE=01|01-blocking] [ARGS="-v"]
+# make run [STAGE=01|01-blocking|fixed] [ARGS="-v"]   (fixed: "Your program, fixed")
 STAGE ?= $(NEWEST)
-RUN_STAGE = $(firstword $(filter $(STAGE) $(STAGE)-%,$(STAGES)))
+RUN_STAGE = $(if $(filter fixed,$(STAGE)),fixed,$(firstword $(filter $(STAGE) $(STAGE)-%,$(STAGES))))
+RUN_EXE = $(if $(filter fixed,$(RUN_STAGE)),$(BUILD)/yours-fixed.exe,$(BUILD)/$(RUN_STAGE)/server.exe)
 run: servers
-	@test -n "$(RUN_STAGE)" || { echo "no stage '$(STAGE)'; stages: $(STAGES)"; exit 2; }
+	@test -n "$(RUN_STAGE)" || { echo "no stage '$(STAGE)'; stages: $(STAGES) fixed"; exit 2; }
 	@echo "Starting $(RUN_STAGE): open the URL it prints in a browser. Ctrl+C stops it."
-	@$(RUNNER) $(BUILD)/$(RUN_STAGE)/server.exe $(ARGS) || \
+	@$(RUNNER) $(RUN_EXE) $(ARGS) || \
 	    { status=$$?; bash tools/port-hint.sh $(RUN_STAGE) $(ARGS); exit $$status; }
 
 # make diff A=01 B=02: GNU diff, or git's own diff where there is no `diff` (a Windows
@@ -130,6 +146,7 @@ include tests/notes/rules.mk
 include tests/debug/rules.mk
 include tests/cmake/rules.mk
 include tests/breakit/rules.mk
+include tests/fixed/rules.mk
 include bench/rules.mk
 
 # Every suite; tools/test-all.sh counts the PASS/FAIL lines and prints "N passed, N failed".
@@ -151,7 +168,7 @@ test-wine: servers $(SCENARIOS) $(BUILD)/tests/shutdown-client | deps-curl+wrk+p
 
 help:
 	@echo "make              build every stage: $(BUILD)/NN-name/server.exe"
-	@echo "make run [STAGE=01] [ARGS=-v]   start a stage's server (default: $(NEWEST))"
+	@echo "make run [STAGE=01] [ARGS=-v]   start a stage's server (default: $(NEWEST)); STAGE=fixed: NOTES' \"Your program, fixed\""
 	@echo "make diff A=01 B=02             the lesson between two stages"
 	@echo "make test         every test; ends with 'N passed, N failed'"
 	@echo "make test-wine    the scenario and shutdown suites on Wine 10 (a Debian 13 root, built once; root)"
@@ -169,6 +186,7 @@ help:
 	@echo "                  HEAP_CHECK=1: servers under WINEDEBUG=warn+heap, a heap warning fails"
 	@echo "make fault-test   posts that fail (debug build, IOCP_FAULT: common/fault.h): each stage goes on"
 	@echo "make log-test     -v with stderr a pipe nobody reads (a paused console): each stage still answers"
+	@echo "make fixed-test   \"Your program, fixed\" (NOTES.md): built for x86_64 and i686, run under real clients"
 	@echo "make check-notes  NOTES.md's quoted diffs and logs still match the code (tools/check-notes)"
 	@echo "make win-client-test   the scenario suite driven by the Windows build of the client (Wine)"
 	@echo "make cmake-test   CMakeLists.txt (the Visual Studio path) builds every stage, and each serves"

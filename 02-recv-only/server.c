@@ -41,8 +41,8 @@ static const char *const state_names[] = {
     [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
 };
 
-/* The states each may move to, checked by set_state() in every build: forward only, to
- * LINGERING at once (the sends block: nothing is left to send), to CLOSED once. */
+/* The states each one may move to, checked in every build by set_state():
+ * forward only, to LINGERING at once (the sends block), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
     [CONN_LINGERING] = 1 << CONN_CLOSED,
@@ -88,13 +88,14 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked against allowed_next[]
- * in every build. A move the table lacks is a bug: the server stops at it. */
+/* Every change of state goes through here: logged, and checked against
+ * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s", state_names[c->state], state_names[next], why);
     if (!(allowed_next[c->state] & 1 << next)) {
-        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_error(c->id, ERROR_INVALID_STATE,
+                  "a move allowed_next[] lacks: a bug");
         log_flush();
         abort();
     }
@@ -181,8 +182,8 @@ static void close_socket(conn *c, const char *why)
     set_state(c, CONN_CLOSED, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
+/* A read completed after the last request: what it brought is thrown away, up
+ * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -193,9 +194,9 @@ static void discard_input(conn *c)
 
 /*** the next step ***/
 
-/* The one place that decides a connection's next step, after each event (a completion;
- * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
- * it is its life. */
+/* The one place that decides a connection's next step, after each event (a
+ * completion; in 06 the sweep and the shutdown too): what its state calls for.
+ * Read top to bottom, it is its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -206,8 +207,8 @@ static void conn_step(conn *c)
             close_socket(c, "the answer could not be sent");
         else if (end == RESPONSE_LAST)
             conn_finish(c, "the answer says Connection: close");
-        /* The peer's FIN while OPEN ends the requests, not the answers: they are
-         * all sent already (the sends block), so nothing is left to do but close. */
+        /* The peer's FIN while OPEN ends the requests, not the answers: no read
+         * is posted, and every answer is sent already (the sends block): close. */
         else if (c->peer_fin)
             close_socket(c, "the peer's FIN");
         break;

@@ -50,8 +50,9 @@ static const char *const state_names[] = {
     [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
 };
 
-/* The states each may move to, checked by set_state() in every build: forward only, to
- * LINGERING only through FINISHING (our FIN after what is queued), to CLOSED once. */
+/* The states each one may move to, checked in every build by set_state():
+ * forward only, to LINGERING only through FINISHING (our FIN goes after what is
+ * queued), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
     [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
@@ -111,14 +112,15 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked against allowed_next[]
- * in every build. A move the table lacks is a bug: the server stops at it. */
+/* Every change of state goes through here: logged, and checked against
+ * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
               why, c->recv_op.posted + c->send_op.posted);
     if (!(allowed_next[c->state] & 1 << next)) {
-        log_error(c->id, ERROR_INVALID_STATE, "a move allowed_next[] lacks: a bug");
+        log_error(c->id, ERROR_INVALID_STATE,
+                  "a move allowed_next[] lacks: a bug");
         log_flush();
         abort();
     }
@@ -188,8 +190,9 @@ static int holding_back(const conn *c)
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
-/* Post a read unless one is in flight, or the peer's FIN is in, or the connection is
- * CLOSED, or (OPEN) requests are held back; ending, a connection reads on: it discards.
+/* Post a read unless one is in flight, or the peer's FIN is in, or the
+ * connection is CLOSED, or (OPEN) requests are held back; ending, a
+ * connection reads on, to discard.
  * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
@@ -246,9 +249,9 @@ static DWORD read_available(conn *c)
 
 /*** requests ***/
 
-/* Answer the whole requests at the front of the work buffer, in order, into the send
- * queue. A request that arrived in pieces waits for the rest. Returns how the last
- * answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+/* Answer the whole requests at the front of the work buffer, in order, into the
+ * send queue. A request that arrived in pieces waits for the rest. Returns how
+ * the last answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
 static response_end serve_requests(conn *c)
 {
     http_request req;
@@ -288,8 +291,8 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up to
- * LINGER_BYTES; past that the peer will not stop, and only a reset stops it. */
+/* A read completed after the last request: what it brought is thrown away, up
+ * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -300,9 +303,9 @@ static void discard_input(conn *c)
 
 /*** the next step ***/
 
-/* The one place that decides a connection's next step, after each event (a completion;
- * in 06 the sweep and the shutdown too): what its state calls for. Read top to bottom,
- * it is its life. */
+/* The one place that decides a connection's next step, after each event (a
+ * completion; in 06 the sweep and the shutdown too): what its state calls for.
+ * Read top to bottom, it is its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -313,8 +316,8 @@ static void conn_step(conn *c)
             conn_abort(c, "no room for a response");
         else if (end == RESPONSE_LAST)
             conn_finish(c, "the answer says Connection: close");
-        /* The peer's FIN while OPEN ends the requests, not the answers: no read is
-         * posted, and once all it sent is answered, finish. */
+        /* The peer's FIN while OPEN ends the requests, not the answers: no read
+         * is posted, and once all it sent is answered, finish. */
         else if (c->peer_fin && !holding_back(c))
             conn_finish(c, "the peer's FIN, and all it sent is answered");
         else
@@ -325,8 +328,9 @@ static void conn_step(conn *c)
         post_send(c);
         if (c->state != CONN_FINISHING || c->send_op.posted)
             break;
-        /* All sent: our FIN; then, unless the peer's is in, read and discard until it
-         * comes: a close with bytes unread resets, and may destroy the answer. */
+        /* All sent: our FIN; then, unless the peer's is in, read and discard
+         * until it comes: a close with bytes unread resets, and may destroy the
+         * answer. */
         if (shutdown(c->sock, SD_SEND) != 0) {
             log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
             conn_abort(c, "shutdown failed");
@@ -347,14 +351,14 @@ static void conn_step(conn *c)
     post_recv(c);
 }
 
-/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the peer's FIN;
- * in 06 idle and the shutdown too): OPEN -> FINISHING, and conn_step sends what is
- * queued, then our FIN. */
+/* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the
+ * peer's FIN; in 06 idle and the shutdown too): OPEN -> FINISHING, and
+ * conn_step sends what is queued, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
         set_state(c, CONN_FINISHING, why);
-        /* What came after the last request is not answered, nor counted as discarded. */
+        /* The rest of the input: not answered, nor counted as discarded. */
         buffer_consume(&c->in, c->in.len);
     }
     conn_step(c);

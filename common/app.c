@@ -28,7 +28,7 @@ extern const unsigned char page_html[], lab_html[], stage_txt[];
 extern const size_t page_html_size, lab_html_size, stage_txt_size;
 
 /* Does the marker start at `at`? Its length in *len either way. */
-static int marker_at(const char *at, const char *marker, size_t *len)
+static BOOL marker_at(const char *at, const char *marker, size_t *len)
 {
     *len = strlen(marker);
     return strncmp(at, marker, *len) == 0;
@@ -125,34 +125,39 @@ const char *app_stage_name(void)
     return the_stage.name;
 }
 
+/* Append a 200 response with this body (for HEAD, its head alone). 0, or -1
+ * when out is full. */
+static int write_ok(buffer *out, const http_request *req, const char *type,
+                    const void *data, size_t len)
+{
+    if (http_write_head(out, 200, type, len, req->keep_alive, NULL) != 0)
+        return -1;
+    if (!req->head_only && buffer_append(out, data, len) != 0)
+        return -1;
+    return 0;
+}
+
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */
 static int write_route(const http_request *req, buffer *out)
 {
     char json[4096];
     const unsigned char *icon;
     size_t icon_len;
-    int json_len, body = !req->head_only;
+    int json_len;
 
     switch (req->route) {
     case ROUTE_PAGE:
-        return http_write_head(out, 200, "text/html; charset=utf-8", page_len,
-                               req->keep_alive, NULL)
-               || (body && buffer_append(out, page, page_len));
+        return write_ok(out, req, "text/html; charset=utf-8", page, page_len);
     case ROUTE_LAB:
-        return http_write_head(out, 200, "text/html; charset=utf-8", lab_len,
-                               req->keep_alive, NULL)
-               || (body && buffer_append(out, lab, lab_len));
+        return write_ok(out, req, "text/html; charset=utf-8", lab, lab_len);
     case ROUTE_FAVICON:
         icon = http_favicon(&icon_len);
-        return http_write_head(out, 200, "image/x-icon", icon_len,
-                               req->keep_alive, NULL)
-               || (body && buffer_append(out, icon, icon_len));
+        return write_ok(out, req, "image/x-icon", icon, icon_len);
     case ROUTE_STATS:
         json_len = ledger_json(json, sizeof json, the_stage.name);
-        return json_len < 0
-               || http_write_head(out, 200, "application/json",
-                                  (size_t)json_len, req->keep_alive, NULL)
-               || (body && buffer_append(out, json, (size_t)json_len));
+        if (json_len < 0)
+            return -1;
+        return write_ok(out, req, "application/json", json, (size_t)json_len);
     case ROUTE_BIG:
         /* The head now, the body as it is sent (see app_respond). */
         return http_write_head(out, 200, "text/plain", req->arg,
@@ -162,13 +167,10 @@ static int write_route(const http_request *req, buffer *out)
         Sleep((DWORD)req->arg);
         json_len = snprintf(json, sizeof json, "slept %lu ms\n",
                             (unsigned long)req->arg);
-        return http_write_head(out, 200, "text/plain", (size_t)json_len,
-                               req->keep_alive, NULL)
-               || (body && buffer_append(out, json, (size_t)json_len));
+        return write_ok(out, req, "text/plain", json, (size_t)json_len);
     case ROUTE_ECHO:
-        return http_write_head(out, 200, "application/octet-stream",
-                               req->content_length, req->keep_alive, NULL)
-               || buffer_append(out, req->body, req->content_length);
+        return write_ok(out, req, "application/octet-stream", req->body,
+                        req->content_length);
     default:
         return -1;
     }

@@ -3,7 +3,14 @@
  *
  * The stages differ in how bytes move (blocking calls, completion port,
  * threads); what a request gets back is the same everywhere, so it lives
- * here. */
+ * here.
+ *
+ * How common/ returns, in every file: a call that can fail returns 0, or else
+ * what went wrong: a Winsock or Win32 error where Windows gave one, -1 where
+ * it gave none (no room left); a predicate returns BOOL, TRUE for yes (an int,
+ * 1 for yes, in the portable http.c and buffer.c); a function that produces a
+ * length or an offset returns it, or -1 for none. A call whose failure ends
+ * the process (net.h) returns what it made. */
 #ifndef APP_H
 #define APP_H
 

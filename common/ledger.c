@@ -112,7 +112,7 @@ LONG64 ledger_pending(op_kind kind)
     return pending;
 }
 
-int ledger_drained(void)
+BOOL ledger_drained(void)
 {
     return ledger_read(&the_ledger.live_connections) == 0
            && ledger_pending(OP_KINDS) == 0;

@@ -72,7 +72,7 @@ void ledger_calls(unsigned kinds);
  * them. */
 LONG64 ledger_pending(op_kind kind);
 /* No live connection and no pending operation: what a shutdown waits for. */
-int  ledger_drained(void);
+BOOL ledger_drained(void);
 /* A server that sweeps its connections notes each open one it passes (the
  * first LEDGER_CONNS); then ledger_conns_done() makes that the list /stats
  * gives as "conns" (the lab draws it). */

@@ -164,7 +164,10 @@ void log_init(log_level level)
     }
 }
 
-int log_enabled(log_level level) { return the_level >= level; }
+BOOL log_enabled(log_level level)
+{
+    return the_level >= level;
+}
 
 void log_flush(void)
 {

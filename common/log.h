@@ -38,7 +38,8 @@ void log_init(log_level level);
 void log_flush(void);
 /* Lines dropped since start because the queue was full. */
 long long log_dropped(void);
-int  log_enabled(log_level level);
+/* Would a line of this level be shown? */
+BOOL log_enabled(log_level level);
 /* Connection events (accepted, closed, ...): shown unless -q. */
 void log_event(long conn_id, const char *fmt, ...) LOG_PRINTF(2, 3);
 /* Every posted and completed operation: shown with -v. */

@@ -23,6 +23,7 @@ suites=(
     "shutdown-test"
     "fault-test"
     "log-test"
+    "fixed-test"
     "check-notes"
     "cmake-test"
     "opcheck-test"
@@ -40,6 +41,7 @@ if [ "${OS:-}" = Windows_NT ]; then
         "browser-test: its headless Chromium driver is set up for Linux; open http://127.0.0.1:8080/lab (make run) and press the buttons"
         "load-test: wrk runs on Linux only"
         "clients-test: ab, wget and the servers under Wine: set up for Linux"
+        "fixed-test: it builds the i686 copy with i686-w64-mingw32-gcc and is run on Linux only; make run STAGE=fixed runs the program natively"
         "shutdown-test, fault-test, log-test, opcheck-test, break-it, check-notes: they drive the servers through Wine (Ctrl+C typed on a terminal under Wine, Wine's heap checks, Wine transcripts; break-it's checks are those suites)"
     )
 fi
@@ -67,6 +69,6 @@ echo "== time by suite"
 printf '%s\n' "${times[@]}"
 t=$SECONDS
 printf '  %-22s %22dm%02ds\n' all $((t / 60)) $((t % 60))
-[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test shutdown-test fault-test log-test opcheck-test break-it check-notes (see the SKIP lines at the top)"
+[ ${#skipped[@]} -eq 0 ] || echo "skipped on Windows: unit-test fuzz-test win-client-test browser-test clients-test load-test fixed-test shutdown-test fault-test log-test opcheck-test break-it check-notes (see the SKIP lines at the top)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -35,6 +35,9 @@ A FAIL for a missing anchor means the stage changed under the mutation: fix the 
 tests/breakit/mutations. build/breakit/NAME/mutation.diff shows what was changed.
 Exit status 1 if any line is a FAIL. BREAKIT_MUTATIONS names another mutations file
 (tests/breakit/selftest.sh gives it one whose anchor is gone).
+`stage fixed` is "Your program, fixed": the program NOTES.md shows whole (extracted by
+tools/notes-program.awk, as make does), mutated into build/breakit/NAME/fixed/yours-fixed.c,
+built alone (no common/) and checked by `check fixed CHECK...` (tests/fixed/run.sh).
 """
 import difflib
 import glob
@@ -95,9 +98,20 @@ def one_line(text, width=220):
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+def fixed_program():
+    """The text of "Your program, fixed", as make extracts it from NOTES.md."""
+    r = subprocess.run(["awk", "-v", "name=yours-fixed.c", "-f", "tools/notes-program.awk",
+                        "NOTES.md"], cwd=TOP, capture_output=True, text=True)
+    return r.stdout if r.returncode == 0 else None
+
+
 def compile_copy(cc, src, exe, debug, common_copy=None):
     """common_copy: (common/X.c, the mutated copy that replaces it), for a `file` mutation."""
     env = os.environ
+    if src.endswith("yours-fixed.c"):  # one file, Winsock and the C library: built alone
+        cmd = [cc, "-std=c11", "-Wall", "-Wextra", "-Werror", "-O2", "-o", exe, src, "-lws2_32"]
+        r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
+        return r.returncode == 0, r.stderr.strip()
     debug_flags = shlex.split(env.get("BREAKIT_DEBUG_CFLAGS") or "-DIOCP_DEBUG -include common/fault.h")
     common = shlex.split(env.get("BREAKIT_COMMON", ""))
     if common_copy:
@@ -130,6 +144,10 @@ def run_check(m, where):
         cmd = ["bash", "tests/fault/run.sh", m["stage"]]
     elif kind == "log":
         cmd = ["bash", "tests/log/run.sh", m["stage"]]
+    elif kind == "fixed":
+        env["FIXED_SRC"] = os.path.join(where, "fixed", "yours-fixed.c")
+        env["FIXED_ONLY"] = " ".join(args)
+        cmd = ["bash", "tests/fixed/run.sh"]
     else:
         return False, f"unknown check '{m['check']}'"
     try:
@@ -193,11 +211,18 @@ def main():
 
         rel = os.path.normpath(m.get("file", os.path.join(stage, "server.c")))
         original_path = os.path.join(TOP, rel)
-        if not os.path.isfile(original_path):
+        if stage == "fixed":
+            rel, original_path = os.path.join("fixed", "yours-fixed.c"), os.path.join(TOP, "NOTES.md")
+            original = fixed_program()
+            if original is None:
+                fail("NOTES.md has no <!-- program: yours-fixed.c --> block")
+                continue
+        elif not os.path.isfile(original_path):
             fail(f"there is no {rel}")
             continue
-        with open(original_path) as f:
-            original = f.read()
+        else:
+            with open(original_path) as f:
+                original = f.read()
         text, bad = original, None
         for anchor, repl in m["pairs"]:
             count = text.count(anchor)
@@ -213,10 +238,12 @@ def main():
         where = os.path.join(BUILD, "breakit", name + ("-plain" if no_debug else ""))
         # the copy of the mutated file; a common/ file's mutation builds the stage as it is
         copy = os.path.join(where, rel)
-        src = os.path.join(where, stage, "server.c")
+        src = copy if stage == "fixed" else os.path.join(where, stage, "server.c")
         exe = os.path.join(where, stage, "server.exe")
         common_copy = (rel, copy) if copy != src else None
-        sources = [original_path, os.path.join(TOP, stage, "server.c")] + glob.glob(os.path.join(TOP, "common", "*.[ch]"))
+        sources = [original_path] + glob.glob(os.path.join(TOP, "common", "*.[ch]"))
+        if stage != "fixed":
+            sources.append(os.path.join(TOP, stage, "server.c"))
         if build_only and os.path.isfile(exe) and os.path.getmtime(exe) >= max(map(os.path.getmtime, sources)):
             with open(copy) as f:
                 if f.read() == text:  # built already, from this very text
@@ -265,8 +292,11 @@ def main():
         if m.get("expect") and not re.search(m["expect"], what):
             fail(f"caught, but not as expected (/{m['expect']}/): {what}")
             continue
-        with open(os.path.join(TOP, stage, "server.c")) as f:
-            control = control_fails(m, f.read(), debug, controls)
+        if stage == "fixed":
+            control = control_fails(m, original, debug, controls)
+        else:
+            with open(os.path.join(TOP, stage, "server.c")) as f:
+                control = control_fails(m, f.read(), debug, controls)
         if control:
             fail(f"caught, but the unchanged stage fails the same check, so that proves nothing: {control}")
             continue
@@ -285,7 +315,7 @@ def control_fails(m, original, debug, cache):
         subprocess.run(["rm", "-rf", where])
         os.makedirs(os.path.join(where, m["stage"]))
         os.makedirs(os.path.join(where, "tests"))
-        src = os.path.join(where, m["stage"], "server.c")
+        src = os.path.join(where, m["stage"], "yours-fixed.c" if m["stage"] == "fixed" else "server.c")
         with open(src, "w") as f:
             f.write(original)
         ok, err = compile_copy(os.environ.get("BREAKIT_CC", "x86_64-w64-mingw32-gcc"), src,
