@@ -49,6 +49,7 @@ import os
 import queue
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -205,16 +206,16 @@ class WinePrefixes:
 PREFIXES = None  # WinePrefixes, made by main
 
 
-def run_check(m, where):
+def run_check(m, where, stop_early=False):
     """(caught, what caught it or why not), with a Wine prefix of its own while it runs."""
     prefix = PREFIXES.take()
     try:
-        return run_check_in(m, where, prefix)
+        return run_check_in(m, where, prefix, stop_early)
     finally:
         PREFIXES.give_back(prefix)
 
 
-def run_check_in(m, where, prefix):
+def run_check_in(m, where, prefix, stop_early):
     kind, *args = m["check"].split()
     # DEBUG_BUILD_DIR: the suites that run a debug build (tests/fault, ctrl-c-storm) run the copy
     env = dict(os.environ, BUILD_DIR=where, DEBUG_BUILD_DIR=where, IOCP_WINEPREFIX=prefix,
@@ -234,13 +235,24 @@ def run_check_in(m, where, prefix):
         cmd = ["bash", "tests/log/run.sh", m["stage"]]
     else:
         return False, f"unknown check '{m['check']}'"
-    try:
-        r = subprocess.run(cmd, cwd=TOP, env=env, capture_output=True, text=True, timeout=240)
-        out, status = r.stdout + r.stderr, r.returncode
-    except subprocess.TimeoutExpired as e:
-        out, status = (e.stdout or b"").decode(errors="replace"), "timeout"
+    out, status, early = run_until(cmd, env, where, kind, prefix, m.get("expect") if stop_early else None,
+                                   stop_early)
     with open(os.path.join(where, "check.out"), "w") as f:
-        f.write(out)
+        f.write(out + ("\n(stopped here: the catch is proven; make break-it stops a mutation's check"
+                       " at its first FAIL line or its first guard or crash line)\n" if early else ""))
+    what = caught_by(kind, out, where)
+    if status == "timeout":
+        return False, f"{' '.join(cmd)} did not finish within 240 s"
+    if what is None:  # no FAIL line and no evidence: passed, or the harness itself broke
+        if status == 0:
+            return False, f"{kind} {' '.join(args)} passed against the mutated copy"
+        return False, f"{' '.join(cmd)} exited {status} without a FAIL line: {one_line(out[-200:])}"
+    return True, what
+
+
+def caught_by(kind, out, where):
+    """What in the servers' logs (EVIDENCE) and the suite's output (its first FAIL line)
+    says the check failed, or None."""
     logs = ""
     tests = os.path.join(where, "tests")
     for name in sorted(os.listdir(tests)) if os.path.isdir(tests) else []:
@@ -257,13 +269,57 @@ def run_check_in(m, where, prefix):
     if fails:
         first = one_line(fails[0], 200)
         what = f"{what}; and {kind} {first}" if what else f"{kind} {first}"
-    if status == "timeout":
-        return False, f"{' '.join(cmd)} did not finish within 240 s"
-    if what is None:  # no FAIL line and no evidence: passed, or the harness itself broke
-        if status == 0:
-            return False, f"{kind} {' '.join(args)} passed against the mutated copy"
-        return False, f"{' '.join(cmd)} exited {status} without a FAIL line: {one_line(out[-200:])}"
-    return True, what
+    return what
+
+
+def run_until(cmd, env, where, kind, prefix, expect, stop_early):
+    """Run a suite (240 s at most): (its output, its exit status or "timeout", stopped early?).
+    With stop_early (a mutated copy's check, never a control), it is stopped as soon as what
+    it printed or its servers logged proves the catch (caught_by, matching the mutation's
+    expect if it has one): a check goes on after its first FAIL (the next scenarios, the
+    next runs of a repeated test), which tells nothing more about the mutation. The suite's
+    processes are ended, and Wine's in its prefix (the check's own)."""
+    proc = subprocess.Popen(cmd, cwd=TOP, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, errors="replace", start_new_session=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 240
+    status, early = None, False
+    while status is None:
+        try:
+            status = proc.wait(timeout=1)
+            break
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() > deadline:
+            status = "timeout"
+        elif stop_early:
+            what = caught_by(kind, "".join(lines), where)
+            early = what is not None and (not expect or re.search(expect, what) is not None)
+        if status == "timeout" or early:
+            end_group(proc)
+            subprocess.run(["bash", "-c", ". tools/wine-env.sh && wine_reset"], cwd=TOP,
+                           env=dict(os.environ, IOCP_WINEPREFIX=prefix), timeout=60)
+            if early:
+                status = "stopped"
+    reader.join(timeout=10)
+    return "".join(lines), status, early
+
+
+def end_group(proc):
+    """SIGTERM to the suite's process group (its clients, its servers' terminals), then
+    SIGKILL 5 s later."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=5)
+            return
+        except subprocess.TimeoutExpired:
+            pass
 
 
 def prepare(m, no_debug, build_only):
@@ -318,7 +374,7 @@ def verdict(m, job):
     check and its control have run. The check runs first; the control (the same check
     against the stage as it is) only matters once the copy is caught."""
     started = time.monotonic()
-    caught, what = run_check(m, job["where"])
+    caught, what = run_check(m, job["where"], stop_early=True)
     took = time.monotonic() - started
     if not caught:
         return None, f"not caught: {what} (see {os.path.relpath(job['where'], TOP)}/check.out)", took
