@@ -32,6 +32,10 @@ PAGES   := common/lab/page.html common/lab/lab.html
 PAGES_C := $(BUILD)/gen/pages.c
 EMBED   := $(BUILD)/tools/embed$(HOST_EXE)
 COMMON  := $(wildcard common/*.c) $(PAGES_C)
+# Each stage's own text for the pages (NN-name/stage.txt, common/app.h), made
+# into build/gen/NN-name/stage.c the same way and linked into that stage alone.
+STAGE_C  = $(BUILD)/gen/$(1)/stage.c
+STAGE_CS := $(foreach s,$(STAGES),$(call STAGE_C,$(s)))
 HEADERS := $(wildcard common/*.h)
 
 # make DEBUG=1 ...: every io_op is checked on post, dequeue and free (common/opcheck.h),
@@ -70,15 +74,20 @@ $(PAGES_C): $(PAGES) $(EMBED)
 	@mkdir -p $(@D)
 	$(EMBED) $@ page_html common/lab/page.html lab_html common/lab/lab.html
 
-$(BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+$(BUILD)/gen/%/stage.c: %/stage.txt $(EMBED)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+	$(EMBED) $@ stage_txt $<
+.SECONDARY: $(STAGE_CS)
+
+$(BUILD)/%/server.exe: %/server.c $(BUILD)/gen/%/stage.c $(COMMON) $(HEADERS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $< $(call STAGE_C,$*) $(COMMON) $(LDLIBS)
 
 ifneq ($(DEBUG),1)
 # (the shorter stem wins over $(BUILD)/%/server.exe for build/debug/NN-name/server.exe)
-$(DEBUG_BUILD)/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+$(DEBUG_BUILD)/%/server.exe: %/server.c $(BUILD)/gen/%/stage.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(DEBUG_CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+	$(CC) $(CFLAGS) $(DEBUG_CFLAGS) -o $@ $< $(call STAGE_C,$*) $(COMMON) $(LDLIBS)
 endif
 
 # 32-bit build: the stages must build warning-free for x86 too (printf formats and casts of
@@ -86,9 +95,9 @@ endif
 # is an unsigned long, the same type as ULONG. The 64-bit build's -Werror does (make break-it,
 # ulong-key: an incompatible pointer for GetQueuedCompletionStatus's key).
 check-x86: $(SERVERS32)
-$(BUILD)/i686/%/server.exe: %/server.c $(COMMON) $(HEADERS) | deps
+$(BUILD)/i686/%/server.exe: %/server.c $(BUILD)/gen/%/stage.c $(COMMON) $(HEADERS) | deps
 	@mkdir -p $(@D)
-	$(CC32) $(CFLAGS) -o $@ $< $(COMMON) $(LDLIBS)
+	$(CC32) $(CFLAGS) -o $@ $< $(call STAGE_C,$*) $(COMMON) $(LDLIBS)
 
 # make run [STAGE=01|01-blocking] [ARGS="-v"]
 STAGE ?= $(NEWEST)

@@ -1,13 +1,8 @@
-/* 01-blocking: the baseline. One connection at a time, with blocking calls.
- *
- * main accepts a connection and serves it to the end with blocking recv() and send():
- * bytes go into a work buffer, every whole request at its front is answered (requests
- * may arrive in pieces or several in one recv), each response is sent in full (send()
- * may take less than asked), and the connection stays open for the next request.
- * It also fixes the small mistakes of a first attempt (C12): see common/net.c for the
- * listening socket (&yes, SO_EXCLUSIVEADDRUSE, every call checked) and common/http.c
- * for an HTTP/1.1 keep-alive answer instead of HTTP/1.0 to a keep-alive browser.
- * Limitation: while one client holds its connection open, nobody else is served. */
+/* 01-blocking: one connection at a time, served right with blocking calls.
+ * Whole requests are framed out of a work buffer (they arrive in pieces, or
+ * several in one recv), each response is sent in full (send() may take less),
+ * and the connection stays open for the next. The listening socket's fixes
+ * (&yes, SO_EXCLUSIVEADDRUSE, every call checked) are in common/net.c. */
 
 /*** stage ***/
 
@@ -22,18 +17,6 @@
 #define READ_SIZE  4096   /* bytes asked of one recv */
 #define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "01-blocking",
-    "a correct blocking server: framing, full sends, keep-alive, every call checked.",
-    "one connection at a time: while one client keeps its connection open, nobody else is served.",
-    "01 serves one connection at a time. A browser keeps its connections open (keep-alive), "
-    "so between experiments this page's own ledger holds 01; each experiment first ends that "
-    "connection and asks with <code>?close=1</code> (the answer ends its connection). The "
-    "four sleeps then come one after another (about 4 s), and \"An idle connection kept "
-    "open\" draws the limitation: B is answered only once A's connection ends. From a "
-    "terminal: <code>build/tests/scenarios -p PORT idle-blocks-others</code>.",
-};
 
 /*** connection ***/
 
@@ -216,8 +199,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, TAKES_LINGER, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     accept_loop(listener, opt.linger_ms);
     return 0;
 }

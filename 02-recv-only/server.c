@@ -1,15 +1,8 @@
 /* 02-recv-only: the completion port arrives, for reading (C1-C4).
- *
- * main still accepts with a blocking accept(), then associates the socket with one
- * completion port (key = the connection pointer, a ULONG_PTR) and hands it to the one
- * worker thread through the port; the worker posts one WSARecv at a time, with a real
- * buffer and its own OVERLAPPED, and reads GetQueuedCompletionStatus in its cases before
- * touching anything. A read that completes with 0 bytes is the peer's FIN: the
- * connection is freed then, safely, because its only operation has just completed. Its
- * life is one state that only moves forward: OPEN, LINGERING (after our FIN), CLOSED.
- * Responses still go out with a blocking send() from the worker.
- * Limitation: a client that asks for a large response and does not read it blocks that
- * send(), and with it the only worker: every other client stalls. */
+ * Each socket is associated with one port (key: the connection, a ULONG_PTR);
+ * the one worker keeps one WSARecv in flight with its own OVERLAPPED, and reads
+ * GetQueuedCompletionStatus's results in order before touching anything. A read
+ * of 0 bytes is the peer's FIN. Answers still go out with a blocking send(). */
 
 /*** stage ***/
 
@@ -25,18 +18,6 @@
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define SEND_CHUNK   65536        /* bytes offered to one send (see send_all) */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "02-recv-only",
-    "a completion port and one worker: every connection has a WSARecv in flight, read right.",
-    "responses go out with a blocking send(): a client that does not read its large response stalls everyone.",
-    "02's one worker runs each handler and sends each answer with a blocking send(): the "
-    "four sleeps come one after another (about 4 s), and during the download the ledger is "
-    "not answered while the server sends. An idle connection no longer holds anyone. 02's own "
-    "limitation, a client that does not read its answer, a browser cannot play (Chromium "
-    "reads and keeps even an answer the page never reads): run "
-    "<code>build/tests/scenarios -p PORT big-unread-blocks-others</code>.",
-};
 
 /*** connection ***/
 
@@ -309,8 +290,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, 0, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     /* A new port, not yet associated with any handle; one thread runs its completions. */
     port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (port == NULL) {

@@ -1,14 +1,9 @@
-/* 03-recv-send: WSASend becomes overlapped too; a read and a send in flight at once (C5-C8).
- *
- * Each operation has its own context, io_op: an OVERLAPPED (first), its kind, its
- * connection, its buffer. The port hands back the OVERLAPPED; CONTAINING_RECORD (Windows'
- * container_of) finds the io_op, and its kind says whether a read or a send completed.
- * Responses wait in a send queue; one WSASend is in flight at a time, and a short one is
- * followed by the rest. A connection's life is one state that only moves forward,
- * OPEN -> FINISHING -> LINGERING -> CLOSED; every post is counted in pending_ops, and the
- * connection is freed once it is CLOSED and the last of its completions has come out of
- * the port, whatever error that completion carries.
- * Limitation: one worker thread; a request whose handler blocks (/sleep) holds everyone. */
+/* 03-recv-send: WSASend becomes overlapped too; a read and a send in flight at
+ * once (C5-C8). Each operation has its own io_op (OVERLAPPED first, its kind);
+ * CONTAINING_RECORD finds it from what the port hands back. Answers wait in a
+ * send queue, one WSASend in flight, a short one followed by the rest. Every
+ * post is counted: a connection is freed once it is CLOSED and its last
+ * completion, whatever its error, has come out of the port. */
 
 /*** stage ***/
 
@@ -25,17 +20,6 @@
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "03-recv-send",
-    "overlapped sends: one io_op per operation, a send queue, and a pending count that says when to free.",
-    "one worker thread: while one request's handler blocks (/sleep), nobody else is served.",
-    "03 sends overlapped: during the download the ledger keeps answering, send.pending is 1 "
-    "while a send is in flight (never more: one at a time per connection) and buffer_bytes "
-    "stays near 140 KiB (the body is produced as it is sent). Its limitation shows here: one "
-    "worker runs one handler at a time, so the four sleeps draw a staircase (about 4 s). "
-    "From a terminal: <code>build/tests/scenarios -p PORT sleep-blocks-others</code>.",
-};
 
 /*** connection ***/
 
@@ -397,8 +381,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, 0, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     /* A new port, not yet associated with any handle; one thread runs its completions. */
     port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 1);
     if (port == NULL) {

@@ -1,14 +1,9 @@
-/* 04-thread-pool: N worker threads on one port, and no races between them (C9, C8).
- *
- * Any worker may dequeue any completion, and it may do so before the WSARecv or WSASend
- * that posted it has even returned on another thread. So each connection has a lock
- * (every field and buffer is touched only under it) and a reference count instead of
- * pending_ops: 1 until it is CLOSED, plus 1 per posted operation (main's hand-over is
- * one). Whichever thread drops the last reference frees it, once, after leaving the
- * lock. State is written before posting; after posting, nothing of the connection is
- * touched unless a reference is held.
- * Limitation: accepts still come from a blocking accept() in main, one at a time, and
- * every idle connection holds a read buffer. */
+/* 04-thread-pool: N worker threads on one port, and no races between them
+ * (C9, C8). Any worker may dequeue a completion before the post that made it
+ * has returned on another thread: each connection has a lock, and a reference
+ * count (1 until CLOSED, plus 1 per posted operation) instead of pending_ops;
+ * whoever drops the last frees it, after leaving the lock. State is written
+ * before posting; after it, nothing is touched without a reference. */
 
 /*** stage ***/
 
@@ -25,18 +20,6 @@
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "04-thread-pool",
-    "worker threads (-t N) on one port, a lock and a reference count per connection. The port "
-    "wakes at most as many workers as its concurrency value (0: one per processor) while "
-    "others block in handlers; Wine does not enforce that limit.",
-    "accepts come one at a time from a blocking accept() in main, and every idle connection holds a read buffer.",
-    "04's workers run the four sleeps side by side: about 1 s, four bars one above the "
-    "other. Its limitation needs more connections than a browser opens (about 6 per "
-    "server): run <code>build/tests/scenarios -p PORT idle-1000</code> and watch "
-    "buffer_bytes climb to about 4 MB in the chart, a read buffer per idle connection.",
-};
 
 /*** connection ***/
 
@@ -420,8 +403,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, TAKES_THREADS, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     /* Concurrency 0: the port lets as many workers run at once as there are processors,
      * and wakes another when one blocks (in /sleep, say). More workers than that wait. */
     port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);

@@ -1,13 +1,9 @@
 /* 05-acceptex: AcceptEx on the port, and zero-byte reads (C10, C4).
- *
- * The listener joins the port and a pool of AcceptEx requests waits on it (-a N); every
- * accept completion, success or failure, posts another, so the pool never drains and no
- * thread blocks in accept(). AcceptEx receives no data (dwReceiveDataLength 0), so a
- * client that connects and says nothing cannot hold an accept. An idle connection waits
- * in a zero-byte WSARecv: it holds no buffer, and its completion only says "something
- * came"; a non-blocking recv then tells data (bytes) from FIN (0) from nothing yet
- * (WSAEWOULDBLOCK: post the zero-byte read again). Buffers are given back when empty.
- * Limitation: Ctrl+C ends it at once, with operations pending and nothing accounted. */
+ * A pool of AcceptEx requests waits on the port (-a N), each completion posting
+ * the next: no thread blocks in accept(), and with no data asked, a silent
+ * client holds none. An idle connection waits in a zero-byte WSARecv, holding
+ * no buffer; a non-blocking recv then tells data from FIN from nothing yet
+ * (WSAEWOULDBLOCK: post again). Buffers are given back when empty. */
 
 /*** stage ***/
 
@@ -28,18 +24,6 @@
 #define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
-
-static const stage_info STAGE = {
-    "05-acceptex",
-    "a pool of AcceptEx requests on the port (no accept thread), and zero-byte reads: an idle "
-    "connection holds no buffer.",
-    "Ctrl+C ends it at once, with operations pending and nothing accounted.",
-    "05 holds no read buffer for an idle connection: while "
-    "<code>build/tests/scenarios -p PORT idle-1000</code> runs, recv.pending climbs to "
-    "1000 (a zero-byte read each) and buffer_bytes stays near 0. Its limitation is Ctrl+C: "
-    "press it in the server's console and it dies with operations pending, unaccounted; a "
-    "browser cannot show that.",
-};
 
 /*** connection ***/
 
@@ -410,7 +394,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: start_accepting asks */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
@@ -506,15 +490,23 @@ static void refill_accept_pool(int count)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+/* Join the listener to the port, ask it for AcceptEx and GetAcceptExSockaddrs
+ * (Winsock extensions, not exported by ws2_32), post the pool. TRUE done. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
+    GUID accept_ex_id = WSAID_ACCEPTEX, addrs_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                    sizeof accept_ex_id, &server.accept_ex,
+                    sizeof server.accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &addrs_id,
+                    sizeof addrs_id, &server.get_addresses,
+                    sizeof server.get_addresses, &bytes, NULL, NULL) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return FALSE;
     }
@@ -541,8 +533,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     /* Concurrency 0: the port lets as many workers run at once as there are processors,
      * and wakes another when one blocks (in /sleep, say). More workers than that wait. */
     port = CreateIoCompletionPort(INVALID_HANDLE_VALUE, NULL, 0, 0);

@@ -1,9 +1,8 @@
-/* 06-shutdown: ending without losing anything; nothing waits without bound (C11).
- * Ctrl+C: stop accepting, finish every connection for up to --drain-ms, abort the rest,
- * wait until nothing is pending, free, print the final ledger (all zero), exit 0. Until
- * then main sweeps: idle too long, finish; a send not read, abort; a silent linger, close.
- * --budget-mb bounds all buffers (over it, 503). Locks: a connection's, then the list's
- * (or TryEnter under the list's); the pool's alone. Freed by the last reference. */
+/* 06-shutdown: ending without losing anything; nothing waits without bound
+ * (C11). Ctrl+C: stop accepting, let connections finish (--drain-ms), abort the
+ * rest, wait until nothing is pending, free, print the final ledger, all zero.
+ * Sweeps end the idle, the unread send, the silent linger; --budget-mb bounds
+ * buffers (503). Locks: a connection's, then the list's; the pool's alone. */
 
 /*** stage ***/
 
@@ -24,13 +23,6 @@
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 #define CANCEL_MS    3000         /* the cancel's wait: a closing console ends at 5 s */
-
-static const stage_info STAGE = {
-    "06-shutdown",
-    "Ctrl+C drains to a zero ledger; nothing waits without bound; memory stays within --budget-mb.",
-    "none of the earlier ones; it is a lesson to copy from, not a product.",
-    "06 ends gracefully: Ctrl+C in its console prints the final ledger, all zero; the charts stop.",
-};
 
 /*** connection ***/
 
@@ -472,7 +464,7 @@ typedef struct accept_op {
 static struct {
     SOCKET listener;
     HANDLE port;
-    LPFN_ACCEPTEX accept_ex;  /* extension functions: net_accept_ex asks the listener */
+    LPFN_ACCEPTEX accept_ex;  /* extension functions: start_accepting asks */
     LPFN_GETACCEPTEXSOCKADDRS get_addresses;
     volatile LONG last_id;
     CRITICAL_SECTION pool_lock;  /* one thread at a time posts into the pool */
@@ -582,15 +574,23 @@ static void refill_accept_pool(int count)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, fetch AcceptEx, and post the pool. TRUE done. */
+/* Join the listener to the port, ask it for AcceptEx and GetAcceptExSockaddrs
+ * (Winsock extensions, not exported by ws2_32), post the pool. TRUE done. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
+    GUID accept_ex_id = WSAID_ACCEPTEX, addrs_id = WSAID_GETACCEPTEXSOCKADDRS;
+    DWORD bytes;
     int i;
     server.listener = listener;
     server.port = port;
     InitializeCriticalSection(&server.pool_lock);
     if (CreateIoCompletionPort((HANDLE)listener, port, 0, 0) == NULL
-        || net_accept_ex(listener, &server.accept_ex, &server.get_addresses) != 0) {
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id,
+                    sizeof accept_ex_id, &server.accept_ex,
+                    sizeof server.accept_ex, &bytes, NULL, NULL) != 0
+        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &addrs_id,
+                    sizeof addrs_id, &server.get_addresses,
+                    sizeof server.get_addresses, &bytes, NULL, NULL) != 0) {
         log_error(0, (DWORD)WSAGetLastError(), "setting up AcceptEx failed");
         return FALSE;
     }
@@ -684,7 +684,7 @@ static int shut_down(HANDLE port, int count)
     /* 4. If some never came, nothing is freed: the system may still write into that memory. */
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
         log_event(0, "operations still pending after the cancel: exiting without freeing");
-        return ledger_report(STAGE.name) | 1;
+        return ledger_report(app_stage_name()) | 1;
     }
     log_event(0, "accept pool closed: %lld pending accepts cancelled",
               ledger_read(&the_ledger.failed[OP_ACCEPT]) - accepts_failed);
@@ -698,7 +698,7 @@ static int shut_down(HANDLE port, int count)
     free(server.pool);
     CloseHandle(port);
     WSACleanup();
-    return ledger_report(STAGE.name);  /* 0 (the exit status) when nothing is left */
+    return ledger_report(app_stage_name());  /* 0 (the exit status) when nothing is left */
 }
 
 /*** main ***/
@@ -711,8 +711,8 @@ int main(int argc, char **argv)
 
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
-    app_init(&STAGE);
-    listener = net_listen(&opt, STAGE.name);
+    app_init();
+    listener = net_listen(&opt, app_stage_name());
     InitializeCriticalSection(&open_conns.lock);
     open_conns.head.next = open_conns.head.prev = &open_conns.head;
     ledger_set_budget((LONG64)opt.budget_mb << 20);

@@ -11,7 +11,10 @@
 
 #include "ledger.h"
 
-static const stage_info *the_stage;
+/* The four lines of the stage's stage.txt (app.h), split at app_init. */
+static struct {
+    const char *name, *fixes, *limitation, *lab;
+} the_stage = { "", "", "", "" };
 static const char *page;
 static size_t      page_len;
 static const char *lab;
@@ -21,8 +24,8 @@ static size_t      lab_len;
  * into arrays at build time (tools/embed.c; CMake: tools/embed.cmake). / is a
  * plain page (one request, no script): NOTES reads the logs of a browser
  * loading it. /lab draws the stage's experiments and its live /stats. */
-extern const unsigned char page_html[], lab_html[];
-extern const size_t page_html_size, lab_html_size;
+extern const unsigned char page_html[], lab_html[], stage_txt[];
+extern const size_t page_html_size, lab_html_size, stage_txt_size;
 
 /* Does the marker start at `at`? Its length in *len either way. */
 static int marker_at(const char *at, const char *marker, size_t *len)
@@ -36,13 +39,13 @@ static int marker_at(const char *at, const char *marker, size_t *len)
 static const char *field_at(const char *at, size_t *marker_len)
 {
     if (marker_at(at, "{{name}}", marker_len))
-        return the_stage->name;
+        return the_stage.name;
     if (marker_at(at, "{{fixes}}", marker_len))
-        return the_stage->fixes;
+        return the_stage.fixes;
     if (marker_at(at, "{{limitation}}", marker_len))
-        return the_stage->limitation;
+        return the_stage.limitation;
     if (marker_at(at, "{{lab}}", marker_len))
-        return the_stage->lab;
+        return the_stage.lab;
     return NULL;
 }
 
@@ -87,12 +90,39 @@ static const char *make_page(const unsigned char *source, size_t size,
     return out;
 }
 
-void app_init(const stage_info *stage)
+/* The next line of the stage's text, cut at its end; "" once none is left. */
+static const char *next_line(char **at)
 {
-    the_stage = stage;
+    char *line = *at, *end = strchr(line, '\n');
+
+    if (end == NULL) {
+        *at += strlen(line);
+        return line;
+    }
+    *end = '\0';
+    *at = end + 1;
+    return line;
+}
+
+void app_init(void)
+{
+    char *text = malloc(stage_txt_size + 1), *at = text;
+
+    if (text != NULL) {
+        memcpy(text, stage_txt, stage_txt_size + 1);
+        the_stage.name = next_line(&at);
+        the_stage.fixes = next_line(&at);
+        the_stage.limitation = next_line(&at);
+        the_stage.lab = next_line(&at);
+    }
     ledger_init();
     page = make_page(page_html, page_html_size, &page_len);
     lab = make_page(lab_html, lab_html_size, &lab_len);
+}
+
+const char *app_stage_name(void)
+{
+    return the_stage.name;
 }
 
 /* Append the 200 response of a routed request. 0, or -1 when out is full. */
@@ -115,7 +145,7 @@ static int write_route(const http_request *req, buffer *out)
         return http_write_head(out, 200, "image/x-icon", icon_len, req->keep_alive, NULL)
             || (body && buffer_append(out, icon, icon_len));
     case ROUTE_STATS:
-        json_len = ledger_json(json, sizeof json, the_stage->name);
+        json_len = ledger_json(json, sizeof json, the_stage.name);
         return json_len < 0
             || http_write_head(out, 200, "application/json", (size_t)json_len, req->keep_alive, NULL)
             || (body && buffer_append(out, json, (size_t)json_len));

@@ -9,13 +9,6 @@
 #include "http.h"
 #include "ledger.h"
 
-typedef struct stage_info {
-    const char *name;        /* "03-recv-send" */
-    const char *fixes;       /* one sentence: what this stage adds */
-    const char *limitation;  /* one sentence: what it still cannot do */
-    const char *lab;         /* the lab page (/lab): what its experiments show on this stage */
-} stage_info;
-
 /* How a response leaves its connection. */
 typedef enum {
     RESPONSE_KEEP_OPEN,  /* the next request may follow */
@@ -23,8 +16,13 @@ typedef enum {
     RESPONSE_FAILED      /* out had no room (nothing usable appended): end it now */
 } response_end;
 
-/* Remember the stage (for the page and /stats), set up the ledger. */
-void app_init(const stage_info *stage);
+/* Read the stage's own text, set up the ledger. That text is its folder's
+ * stage.txt, linked in as `stage_txt` (tools/embed.c; CMake: tools/embed.cmake):
+ * four lines, its name, what it adds, what it still cannot do, and what the lab
+ * page (/lab) shows of it; the pages show them, /stats names the stage. */
+void app_init(void);
+/* The stage's name, "03-recv-send": its stage.txt's first line. */
+const char *app_stage_name(void);
 
 /* Append the response to one framed request (req from http_frame(), which may carry an
  * error status) to out, and say how the connection goes on.

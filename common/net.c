@@ -184,17 +184,6 @@ void net_accept_failed(void)
         Sleep(100);
 }
 
-int net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex, LPFN_GETACCEPTEXSOCKADDRS *get_addresses)
-{
-    GUID accept_ex_id = WSAID_ACCEPTEX, get_addresses_id = WSAID_GETACCEPTEXSOCKADDRS;
-    DWORD bytes;
-    return WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &accept_ex_id, sizeof accept_ex_id,
-                    accept_ex, sizeof *accept_ex, &bytes, NULL, NULL) != 0
-        || WSAIoctl(listener, SIO_GET_EXTENSION_FUNCTION_POINTER, &get_addresses_id,
-                    sizeof get_addresses_id, get_addresses, sizeof *get_addresses, &bytes, NULL, NULL) != 0
-        ? -1 : 0;
-}
-
 void net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,
                        DWORD addr_space, char *out, size_t size)
 {

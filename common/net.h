@@ -45,11 +45,6 @@ SOCKET net_listen(const options *opt, const char *stage);
  * left, no buffer space, the network down) would have the loop spin on the error. */
 void   net_accept_failed(void);
 
-/* AcceptEx and GetAcceptExSockaddrs (05+): Winsock extensions, not exported by ws2_32, so
- * asked of the listening socket with WSAIoctl(SIO_GET_EXTENSION_FUNCTION_POINTER).
- * 0, or -1 with WSAGetLastError() set. */
-int    net_accept_ex(SOCKET listener, LPFN_ACCEPTEX *accept_ex,
-                     LPFN_GETACCEPTEXSOCKADDRS *get_addresses);
 /* "ADDR:PORT" of the client an AcceptEx accepted, from the addresses it wrote (no data
  * asked, addr_space bytes per address), for the log. */
 void   net_accepted_peer(LPFN_GETACCEPTEXSOCKADDRS get_addresses, char *addresses,

@@ -31,8 +31,10 @@
 # With --fault SPEC it runs the stage's debug build (make DEBUG=1) with IOCP_FAULT=SPEC: the
 # posts SPEC names fail as Windows fails them (common/fault.h).
 #
-# NOTES.md quotes this output in ```text blocks marked with the command that made it;
-# tools/check-notes runs the command again and compares (see its header). STAGE may be
+# NOTES.md quotes this output in ```text blocks marked with the command that made it (an HTML
+# comment `<!-- $ tools/transcript.sh ... -->` right before the block, so that the reader sees
+# what they would type instead); tools/check-notes runs the command again and compares (see its
+# header). STAGE may be
 # given as its number (02). BUILD_DIR and IOCP_WINEPREFIX are honoured as in tests/lib.sh.
 # Every step is bounded: the client 20 s, settling and stopping --wait seconds each.
 set -uo pipefail

@@ -174,7 +174,10 @@ def compile_copy(cc, src, exe, debug, common_copy=None, objects=True):
             items.append(common_copy[1])
         else:
             items.append(made.get(os.path.normpath(c)) or c)
-    cmd = [cc] + compile_flags(debug) + ["-o", exe, src] + items + shlex.split(env.get("BREAKIT_LDLIBS", ""))
+    # the stage's own text (the Makefile's STAGE_C, % the stage's folder)
+    stage_c = env.get("BREAKIT_STAGE_C", "").replace("%", os.path.basename(os.path.dirname(src)))
+    cmd = ([cc] + compile_flags(debug) + ["-o", exe, src] + shlex.split(stage_c) + items
+           + shlex.split(env.get("BREAKIT_LDLIBS", "")))
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
     errors = [l.replace(os.path.dirname(src) + "/", "") for l in r.stderr.splitlines() if "error:" in l]
     return r.returncode == 0, (errors[0] if errors else r.stderr.strip())

@@ -22,17 +22,20 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL notes-selftest: $*"; exit 1; }
 
 # "BLOCK-LINE CHANGED-LINE" of the first block of a kind: a diff's first +/- line (BLOCK-LINE
-# its marker), a transcript's first log line (BLOCK-LINE its `$ tools/transcript.sh` line).
+# its marker), a transcript's first log line (BLOCK-LINE its `$ tools/transcript.sh` line, or
+# the hidden `<!-- $ tools/transcript.sh ... -->` line before it).
 pick() {
     awk -v kind="$1" '
         kind == "diff" && /^<!-- *diff[ :]/ { marker = NR; next }
         kind == "diff" && marker && NR == marker + 1 && /^```diff/ { inside = 1; next }
+        kind == "transcript" && !inside && /^<!-- *\$ [^ ]*transcript\.sh / { hidden = NR; next }
+        kind == "transcript" && hidden && NR == hidden + 1 && /^```text *$/ { marker = hidden; inside = 1; hidden = 0; next }
         kind == "transcript" && !inside && /^```text *$/ { opened = NR; next }
         kind == "transcript" && opened && NR == opened + 1 && /^\$ [^ ]*transcript\.sh / { marker = NR; inside = 1; opened = 0; next }
         inside && /^```/ { inside = 0; marker = 0; next }
         inside && kind == "diff" && /^[-+]/ && !/^(---|\+\+\+) / { print marker, NR; exit }
         inside && kind == "transcript" && /^\[ *[0-9]+\.[0-9]+\] \[tid / { print marker, NR; exit }
-        { if (!inside) { marker = 0; opened = 0 } }' "$notes"
+        { if (!inside) { marker = 0; opened = 0; hidden = 0 } }' "$notes"
 }
 read -r diff_block diff_line < <(pick diff) || fail "no quoted hunk with a +/- line in $notes"
 read -r log_block log_line < <(pick transcript) || fail "no transcript with a log line in $notes"
@@ -92,11 +95,13 @@ fi
 
 # A transcript line with alternatives, changed to alternatives no run prints, fails its block.
 read -r alt_block alt_line < <(awk '
+    hidden && NR == hidden + 1 && /^```text *$/ { marker = hidden; hidden = 0; next }
+    /^<!-- *\$ [^ ]*transcript\.sh / { hidden = NR; next }
     /^```text *$/ { opened = NR; next }
     opened && NR == opened + 1 && /^\$ [^ ]*transcript\.sh / { marker = NR; next }
     /^```/ { marker = 0 }
     marker && /\{[^{}]*\|[^{}]*\}/ { print marker, NR; exit }
-    { opened = 0 }' "$notes") || fail "no transcript line with {a|b} alternatives in $notes"
+    { opened = 0; hidden = 0 }' "$notes") || fail "no transcript line with {a|b} alternatives in $notes"
 awk -v a="$alt_line" 'NR == a { sub(/\{[^{}]*\|[^{}]*\}/, "{never|printed}") } { print }' "$notes" >"$tmp/ALT.md"
 python3 "$top/tools/check-notes" --cached --only "$alt_block" --notes "$tmp/ALT.md" >"$tmp/alt" 2>/dev/null
 grep -q "^FAIL notes/$alt_block: .*line $alt_line " "$tmp/alt" ||

@@ -1436,27 +1436,40 @@ static void half_close_big(const void *arg)
     finish(R_PASS, "the whole %s answer came after A's FIN", size_text(want));
 }
 
-/* GET /big of 4 MiB and 3 small requests behind it, all in one write, then at
- * once shutdown(SHUT_WR): every request sent before the FIN must be answered,
- * whole and in order (RFC 9112, 9.6), then the server's FIN, not a reset. The
- * write is exactly 8 KiB: a stage reads 4 KiB at a time (READ_SIZE) and 06
- * reads on until a short read, so it takes the requests in two full reads and
- * the FIN in a third, while /big's answer has only begun and 3 requests wait
- * behind it. A server that takes that FIN as the end of the answers sends /big
- * and throws the 3 away (half-close-big, one request, cannot tell). Another
- * length, and 06 sees the FIN only once it has answered all 4. */
+/* GET /sleep, then GET /big of 4 MiB and 3 small requests behind it, all in one
+ * write, then at once shutdown(SHUT_WR): every request sent before the FIN must be
+ * answered, whole and in order (RFC 9112, 9.6), then the server's FIN, not a
+ * reset. The server takes the requests, /big's answer begins and 3 wait behind
+ * it, and it has the FIN too: a server that takes that FIN as the end of the
+ * answers sends /big and throws the 3 away (half-close-big, one request, cannot
+ * tell). The sizes make the FIN come with the requests, whatever the timing: a
+ * stage reads 4 KiB at a time (READ_SIZE) and 06 reads on until a short read;
+ * the /sleep request is padded to 4 KiB and the rest is exactly 8 KiB, so all
+ * the reads are full and the next one gets the FIN, whether the rest came
+ * before 06's first read or during the sleep (one send, whole on loopback). */
 static void half_close_pipelined(const void *arg)
 {
-    enum { BIG = 4194304, WRITE = 8192, N = 4 };
-    query q[N] = {{Q_BIG, BIG, -1}, {Q_ICON, 0, -1}, {Q_PAGE, 0, -1},
-                  {Q_ECHO, 0, -1}};
+    enum { BIG = 4194304, READ = 4096, WRITE = 8192, N = 5, SLEEP_MS = 500 };
+    query q[N] = {{Q_SLEEP, SLEEP_MS, -1}, {Q_BIG, BIG, -1}, {Q_ICON, 0, -1},
+                  {Q_PAGE, 0, -1}, {Q_ECHO, 0, -1}};
+    static const char sleep_head[] = "GET /sleep?ms=500 HTTP/1.1\r\n"
+                                     "Host: 127.0.0.1\r\nX-Pad: ";
     conn a = open_conn("A");
     buffer out;
+    char *pad;
     long got;
     (void)arg;
 
     buffer_init(&out, (size_t)-1);
-    for (int i = 0; i < N - 1; i++)
+    put(&out, sleep_head, strlen(sleep_head));
+    if (!(pad = buffer_reserve(&out, READ)))
+        FAIL("out of memory for %d request bytes", READ);
+    memset(pad, 'a', READ - out.len - 4);
+    buffer_commit(&out, READ - out.len - 4);
+    put(&out, "\r\n\r\n", 4);
+    send_all(&a, buffer_begin(&out), out.len);
+    buffer_consume(&out, out.len);
+    for (int i = 1; i < N - 1; i++)
         query_write(&out, &q[i]);
     /* the echo's body fills the write to WRITE bytes (a length of 4 digits) */
     q[N - 1].n = WRITE - out.len
@@ -1496,8 +1509,8 @@ static void half_close_pipelined(const void *arg)
         FAIL("A: %s within %d ms after the %d answers", got > 0 ? "more bytes" :
              "no FIN from the server", CLOSE_MS, N);
     conn_close(&a);
-    finish(R_PASS, "4 MiB and 3 requests behind it, then A's FIN: 4 answers "
-           "whole and in order, then the server's FIN");
+    finish(R_PASS, "/sleep, 4 MiB and 3 requests behind it, then A's FIN: 5 "
+           "answers whole and in order, then the server's FIN");
 }
 
 /* Connection: close while the client goes on sending (pipelined requests arriving late, a
