@@ -145,13 +145,17 @@ endif
 # the fault and shutdown suites ask for are already newer than their sources; then the
 # clients and the self-tests.
 .PHONY: test-prebuild test-prebuild-rest
-test-prebuild: | deps-test
+# (after `servers`: the debug servers below share its generated sources, build/gen/)
+test-prebuild: servers | deps-test
 	@$(MAKE) --no-print-directory -s DEBUG=1 servers $(DEBUG_BUILD)/tests/scenarios
 	@$(MAKE) --no-print-directory -s test-prebuild-rest
 test-prebuild-rest: $(DEBUG_SERVERS) $(SCENARIOS) $(WIN_CLIENT) $(BUILD)/tests/shutdown-client \
                     $(BUILD)/tests/heap-selftest.exe $(BUILD)/tests/opcheck-selftest.exe \
                     $(BUILD)/unit/test_buffer $(BUILD)/unit/test_http $(BUILD)/fuzz/fuzz_http
-test: deps-test $(TEST_BUILDS)
+# The builds first, as many at once as there are cores (TEST_BUILD_JOBS): some 25 programs.
+TEST_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test: deps-test
+	@$(MAKE) --no-print-directory -j$(TEST_BUILD_JOBS) $(TEST_BUILDS)
 	@bash tools/test-all.sh
 
 # make test-wine [WINE_SUITES="scenario-test shutdown-test"]: those suites again, with the
