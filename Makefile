@@ -153,9 +153,26 @@ include bench/rules.mk
 ifeq ($(OS),Windows_NT)
 TEST_BUILDS := servers   # MSYS2: check-x86 wants the i686 toolchain too; run it by hand
 else
-TEST_BUILDS := servers check-x86
+TEST_BUILDS := servers check-x86 test-prebuild
 endif
-test: deps-test $(TEST_BUILDS)
+
+# What the suites would build for themselves, built before tools/test-all.sh runs them side
+# by side (two suites making one file at once would race, or run it half written): the
+# debug build of `make DEBUG=1` first (the debug scenario pass), so that the debug servers
+# the fault and shutdown suites ask for are already newer than their sources; then the
+# clients and the self-tests.
+.PHONY: test-prebuild test-prebuild-rest
+# (after `servers`: the debug servers below share its generated sources, build/gen/)
+test-prebuild: servers | deps-test
+	@$(MAKE) --no-print-directory -s DEBUG=1 servers $(DEBUG_BUILD)/tests/scenarios
+	@$(MAKE) --no-print-directory -s test-prebuild-rest
+test-prebuild-rest: $(DEBUG_SERVERS) $(SCENARIOS) $(WIN_CLIENT) $(BUILD)/tests/shutdown-client \
+                    $(BUILD)/tests/heap-selftest.exe $(BUILD)/tests/opcheck-selftest.exe \
+                    $(BUILD)/unit/test_buffer $(BUILD)/unit/test_http $(BUILD)/fuzz/fuzz_http
+# The builds first, as many at once as there are cores (TEST_BUILD_JOBS): some 25 programs.
+TEST_BUILD_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test: deps-test
+	@$(MAKE) --no-print-directory -j$(TEST_BUILD_JOBS) $(TEST_BUILDS)
 	@bash tools/test-all.sh
 
 # make test-wine [WINE_SUITES="scenario-test shutdown-test"]: those suites again, with the

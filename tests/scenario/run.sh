@@ -224,9 +224,42 @@ while read -r row; do
 done < <(map_rows "$map")
 rows+=(still-running no-crash-report)
 if [ "${HEAP_CHECK:-0}" = 1 ]; then rows+=(no-heap-warning); fi
-for stage in "$@"; do
-    run_stage "$stage"
-done
+# SCENARIO_JOBS stages at once (default 2), each with its own server, log and ledger: a
+# stage's scenarios mostly wait on its server and the client. Each stage's lines are
+# printed whole, in the order given, once it ends; its table cells and its failures are
+# handed back in a file. SCENARIO_JOBS=1: one stage after the other.
+jobs=${SCENARIO_JOBS:-2}
+if [ "$jobs" -le 1 ] || [ $# -le 1 ]; then
+    for stage in "$@"; do
+        run_stage "$stage"
+    done
+else
+    parts=$(mktemp -d)
+    trap 'suite_aborted $?; server_stop; rm -rf "$parts"; wine_stop' EXIT
+    running=()
+    for stage in "$@"; do
+        while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n || true; done
+        (
+            failures=0
+            trap - EXIT
+            trap 'server_stop' EXIT
+            run_stage "$stage" >"$parts/$stage.out" 2>&1
+            for key in "${!cell[@]}"; do echo "$key ${cell[$key]}"; done >"$parts/$stage.cells"
+            echo "$failures" >"$parts/$stage.failures"
+        ) &
+        running+=($!)
+    done
+    wait "${running[@]}" || true
+    for stage in "$@"; do
+        cat "$parts/$stage.out" 2>/dev/null
+        if [ -f "$parts/$stage.failures" ]; then
+            failures=$((failures + $(cat "$parts/$stage.failures")))
+        else
+            fail "$stage/aborted" "its part of the suite stopped before its end (see above)"
+        fi
+        while read -r key value; do cell[$key]=$value; done <"$parts/$stage.cells" 2>/dev/null || true
+    done
+fi
 print_table "$@"
 echo "scenario suite: $SECONDS s (client: ${CLIENT_RUNNER:+$CLIENT_RUNNER }${SCENARIOS#"$top"/})"
 suite_end
