@@ -11,8 +11,8 @@
 #include "log.h"
 #include "net.h"
 
-#define READ_SIZE  4096   /* bytes asked of one recv */
-#define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define SEND_CHUNK   65536        /* bytes offered to one send (see send_all) */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/

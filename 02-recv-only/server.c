@@ -17,8 +17,7 @@
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
-/* The read in flight. Its OVERLAPPED and its buffer belong to the system from the post
- * until its completion is dequeued. */
+/* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;
     buffer       data;   /* the bytes in flight: the system's until the completion */

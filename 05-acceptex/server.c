@@ -28,7 +28,7 @@ typedef struct io_op {
     op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
     int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;   /* NULL for an accept: there is no connection yet */
-    buffer       data;   /* send: the bytes in flight (untouchable until the completion) */
+    buffer       data;   /* the bytes in flight: the system's until the completion */
     op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
@@ -380,14 +380,14 @@ static DWORD WINAPI worker(LPVOID port)
         op = CONTAINING_RECORD(ov, io_op, ov);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, bytes, err);
-            continue;
+        } else {
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;  /* alive: this operation's reference is still held */
+            EnterCriticalSection(&c->lock);
+            on_completed(op, bytes, err);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);  /* the operation's reference: this may free c */
         }
-        op_dequeued(&op->check, bytes, err);
-        c = op->conn;  /* alive: this operation's reference is still held */
-        EnterCriticalSection(&c->lock);
-        on_completed(op, bytes, err);
-        LeaveCriticalSection(&c->lock);
-        conn_release(c);  /* the operation's reference: this may free c */
     }
 }
 

@@ -69,7 +69,6 @@ typedef struct conn {
     struct conn *prev, *next;/* in open_conns once started, until CLOSED */
 } conn;
 
-/* Every started connection, so that the sweep and the shutdown can reach them all. */
 static struct {
     CRITICAL_SECTION lock;  /* taken inside a conn's lock, never the other way round */
     conn   head;            /* a ring: head.next is the newest */
@@ -77,7 +76,6 @@ static struct {
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
-/* Stopping, and nothing left open or pending (the last one out calls this): drained. */
 static void check_drained(void)
 {
     if (open_conns.stopping && ledger_drained())
@@ -439,22 +437,23 @@ static DWORD WINAPI worker(LPVOID port)
         conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* a quit packet from the shutdown, or the wait failed */
-            if (!ok)
-                log_error(0, err, "GetQueuedCompletionStatus failed");
-            return ok ? 0 : 1;
+        if (ov == NULL && ok)  /* a quit packet from the shutdown */
+            return 0;
+        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+            log_error(0, err, "GetQueuedCompletionStatus failed");
+            return 1;
         }
         op = CONTAINING_RECORD(ov, io_op, ov);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, bytes, err);
-            continue;
+        } else {
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;  /* alive: this operation's reference is still held */
+            EnterCriticalSection(&c->lock);
+            on_completed(op, bytes, err);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);  /* the operation's reference: this may free c */
         }
-        op_dequeued(&op->check, bytes, err);
-        c = op->conn;  /* alive: this operation's reference is still held */
-        EnterCriticalSection(&c->lock);
-        on_completed(op, bytes, err);
-        LeaveCriticalSection(&c->lock);
-        conn_release(c);  /* the operation's reference: this may free c */
     }
 }
 
@@ -480,6 +479,8 @@ static struct {
 static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err;
+    if (open_conns.stopping)  /* the shutdown has cancelled the pool */
+        return FALSE;
     ledger_calls(CALL_SOCKET);
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -559,8 +560,7 @@ static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
     EnterCriticalSection(&server.pool_lock);
     a->op.posted = 0;
     op_dequeued(&op->check, bytes, err);
-    if (!open_conns.stopping)
-        post_accept(a);  /* if it fails, main posts it again */
+    post_accept(a);  /* if it fails, main posts it again */
     LeaveCriticalSection(&server.pool_lock);
     check_drained();
 }
@@ -570,7 +570,7 @@ static void refill_accept_pool(int count)
 {
     int i;
     EnterCriticalSection(&server.pool_lock);
-    for (i = 0; i < count && !open_conns.stopping; i++)
+    for (i = 0; i < count; i++)
         if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
     LeaveCriticalSection(&server.pool_lock);
