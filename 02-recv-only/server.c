@@ -125,6 +125,8 @@ static void post_recv(conn *c)
 {
     WSABUF wsabuf;
     DWORD flags = 0;
+    if (c->state == CONN_CLOSED)
+        return;
     wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
     if (wsabuf.buf == NULL) {
@@ -202,8 +204,7 @@ static void conn_step(conn *c)
     case CONN_CLOSED:
         break;
     }
-    if (c->state != CONN_CLOSED)
-        post_recv(c);
+    post_recv(c);
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status). The last

@@ -484,7 +484,6 @@ static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* main, every second or so: post again the accepts whose post failed (no socket, say). */
 static void refill_accept_pool(int count)
 {
     int i;

@@ -565,7 +565,6 @@ static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
     check_drained();
 }
 
-/* main, every second or so: post again the accepts whose post failed (no socket, say). */
 static void refill_accept_pool(int count)
 {
     int i;
