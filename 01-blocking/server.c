@@ -4,22 +4,18 @@
  * and the connection stays open for the next. The listening socket's fixes
  * (&yes, SO_EXCLUSIVEADDRUSE, every call checked) are in common/net.c. */
 
-/*** stage ***/
-
 #include <winsock2.h>
 #include <stdlib.h>
-
 #include "app.h"
 #include "ledger.h"
 #include "log.h"
 #include "net.h"
 
-#define READ_SIZE  4096   /* bytes asked of one recv */
-#define SEND_CHUNK 65536  /* bytes offered to one send (see send_all) */
+#define READ_SIZE    4096         /* bytes asked of one recv */
+#define SEND_CHUNK   65536        /* bytes offered to one send (see send_all) */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
-
 typedef struct conn {
     SOCKET     sock;
     long       id;           /* its number in the log */
@@ -53,7 +49,6 @@ static void conn_free(conn *c)
 }
 
 /*** sending ***/
-
 /* send() may take fewer bytes than asked: loop until the whole response is gone. A body
  * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
  * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
@@ -77,7 +72,6 @@ static BOOL send_all(conn *c)
 }
 
 /*** receiving ***/
-
 /* Append what the peer sent to the work buffer: >0 bytes, 0 the peer closed (FIN), <0 error. */
 static int recv_some(conn *c)
 {
@@ -99,7 +93,6 @@ static int recv_some(conn *c)
 }
 
 /*** requests ***/
-
 /* Answer every whole request at the front of the work buffer, in order, each sent whole
  * before the next is read. RESPONSE_KEEP_OPEN: read on; RESPONSE_LAST: the last one is
  * sent, close; RESPONSE_FAILED: close now. */
@@ -119,7 +112,6 @@ static response_end serve_requests(conn *c)
 }
 
 /*** closing ***/
-
 /* We end the connection (Connection: close, HTTP/1.0, an error status), and the client may
  * still be sending: pipelined requests, the rest of a body we refused. closesocket with
  * bytes unread makes TCP send a reset, and a reset can destroy the response before the
@@ -156,7 +148,6 @@ static void linger_close(conn *c, int linger_ms)
 }
 
 /*** serving ***/
-
 /* The whole life of one connection, on main's thread: nobody else is served meanwhile. */
 static void serve_connection(conn *c, int linger_ms)
 {
@@ -169,7 +160,6 @@ static void serve_connection(conn *c, int linger_ms)
 }
 
 /*** accepting ***/
-
 static void accept_loop(SOCKET listener, int linger_ms)
 {
     long next_id = 1;
@@ -194,12 +184,10 @@ static void accept_loop(SOCKET listener, int linger_ms)
 }
 
 /*** main ***/
-
 int main(int argc, char **argv)
 {
     options opt;
     SOCKET listener;
-
     options_parse(argc, argv, TAKES_LINGER, &opt);
     net_start();
     app_init();

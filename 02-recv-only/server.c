@@ -4,11 +4,8 @@
  * GetQueuedCompletionStatus's results in order before touching anything. A read
  * of 0 bytes is the peer's FIN. Answers still go out with a blocking send(). */
 
-/*** stage ***/
-
 #include <winsock2.h>
 #include <stdlib.h>
-
 #include "app.h"
 #include "ledger.h"
 #include "log.h"
@@ -20,9 +17,7 @@
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
-
-/* The read in flight. Its OVERLAPPED and its buffer belong to the system from the post
- * until its completion is dequeued. */
+/* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;
     buffer       data;   /* the bytes in flight: the system's until the completion */
@@ -35,18 +30,13 @@ typedef enum {
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
+static const char *const state_names[] = {"OPEN", "LINGERING", "CLOSED"};
 
-static const char *const state_names[] = {
-    [CONN_OPEN] = "OPEN",
-    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
-};
-
-/* The states each one may move to, checked in every build by set_state():
- * forward only, to LINGERING at once (the sends block), and to CLOSED once. */
+/* The states each one may move to: forward only, to LINGERING at once (the
+ * sends block), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
-    [CONN_LINGERING] = 1 << CONN_CLOSED,
-    [CONN_CLOSED]    = 0,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,  [CONN_CLOSED] = 0,
 };
 
 typedef struct conn {
@@ -88,8 +78,7 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked against
- * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
+/* Every change of state comes here: logged, and checked in every build. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s", state_names[c->state], state_names[next], why);
@@ -106,7 +95,6 @@ static void close_socket(conn *c, const char *why);  /* closing, below */
 static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
-
 /* send() may take fewer bytes than asked: loop until the whole response is gone. A body
  * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
  * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
@@ -130,7 +118,6 @@ static BOOL send_all(conn *c)
 }
 
 /*** receiving ***/
-
 /* Post one read into the op's own buffer. Its result is not here: it comes out of the
  * port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
  * means no completion will come: the connection is closed. */
@@ -138,6 +125,8 @@ static void post_recv(conn *c)
 {
     WSABUF wsabuf;
     DWORD flags = 0;
+    if (c->state == CONN_CLOSED)
+        return;
     wsabuf.buf = buffer_reserve(&c->recv_op.data, READ_SIZE);
     wsabuf.len = READ_SIZE;
     if (wsabuf.buf == NULL) {
@@ -154,7 +143,6 @@ static void post_recv(conn *c)
 }
 
 /*** requests ***/
-
 /* Answer every whole request at the front of the work buffer, in order, each sent whole
  * before the next is read. RESPONSE_KEEP_OPEN: read on; RESPONSE_LAST: the last one is
  * sent, close; RESPONSE_FAILED: close now. */
@@ -174,7 +162,6 @@ static response_end serve_requests(conn *c)
 }
 
 /*** closing ***/
-
 /* The end: closesocket, CLOSED; the worker frees the connection (its read is over). */
 static void close_socket(conn *c, const char *why)
 {
@@ -182,8 +169,7 @@ static void close_socket(conn *c, const char *why)
     set_state(c, CONN_CLOSED, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up
- * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
+/* Input after the last request is thrown away; past LINGER_BYTES, a reset. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -193,10 +179,8 @@ static void discard_input(conn *c)
 }
 
 /*** the next step ***/
-
 /* The one place that decides a connection's next step, after each event (a
- * completion; in 06 the sweep and the shutdown too): what its state calls for.
- * Read top to bottom, it is its life. */
+ * completion; in 06 the sweep and the shutdown too): read down, its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -220,8 +204,7 @@ static void conn_step(conn *c)
     case CONN_CLOSED:
         break;
     }
-    if (c->state != CONN_CLOSED)
-        post_recv(c);
+    post_recv(c);
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status). The last
@@ -240,7 +223,6 @@ static void conn_finish(conn *c, const char *why)
 }
 
 /*** completions ***/
-
 /* A read is over: its bytes are in the op's buffer; 0 bytes is the peer's FIN. */
 static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
 {
@@ -286,7 +268,6 @@ static DWORD WINAPI worker(LPVOID port)
 }
 
 /*** accepting ***/
-
 /* main accepts; the worker does the rest. A new connection is handed to it through the
  * port (PostQueuedCompletionStatus, key = the connection, no OVERLAPPED), so every call
  * on the socket is made by the thread that may close it: a socket must never be closed
@@ -322,13 +303,11 @@ static void accept_loop(SOCKET listener, HANDLE port)
 }
 
 /*** main ***/
-
 int main(int argc, char **argv)
 {
     options opt;
     SOCKET listener;
     HANDLE port, thread;
-
     options_parse(argc, argv, 0, &opt);
     net_start();
     app_init();

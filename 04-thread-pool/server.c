@@ -5,11 +5,8 @@
  * whoever drops the last frees it, after leaving the lock. State is written
  * before posting; after it, nothing is touched without a reference. */
 
-/*** stage ***/
-
 #include <winsock2.h>
 #include <stdlib.h>
-
 #include "app.h"
 #include "ledger.h"
 #include "log.h"
@@ -22,9 +19,7 @@
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
-
-/* One posted operation. The OVERLAPPED and the memory it points at belong to the
- * system from the post until its completion is dequeued: one io_op per operation. */
+/* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
     op_kind      kind;   /* OP_RECV or OP_SEND: which one the port handed back */
@@ -41,20 +36,15 @@ typedef enum {
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING",
+                                          "CLOSED"};
 
-static const char *const state_names[] = {
-    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
-    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
-};
-
-/* The states each one may move to, checked in every build by set_state():
- * forward only, to LINGERING only through FINISHING (our FIN goes after what is
- * queued), and to CLOSED once. */
+/* The states each one may move to: forward only, to LINGERING only through
+ * FINISHING (our FIN goes after what is queued), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
     [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
-    [CONN_LINGERING] = 1 << CONN_CLOSED,
-    [CONN_CLOSED]    = 0,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,  [CONN_CLOSED] = 0,
 };
 
 typedef struct conn {
@@ -111,8 +101,7 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked against
- * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
+/* Every change of state comes here: logged, and checked in every build. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
@@ -141,10 +130,8 @@ static void conn_abort(conn *c, const char *why);  /* closing, below */
 static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
-
-/* Post the next WSASend unless one is in flight (one at a time keeps answers in order):
- * what a short send left in the op, else the queue topped up with the next piece of a
- * body, moved under the op. A post that fails means no completion will come: abort. */
+/* One WSASend at a time keeps answers in order: what a short send left, else
+ * the queue (topped up from a body). Failed, no completion comes: abort. */
 static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
@@ -178,17 +165,13 @@ static void post_send(conn *c)
 }
 
 /*** receiving ***/
-
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
+/* Requests held back: nothing more is read, the peer waits in TCP. */
 static int holding_back(const conn *c)
 {
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
-/* Post a read unless one is in flight, or the peer's FIN is in, or the
- * connection is CLOSED, or (OPEN) requests are held back; ending, a
- * connection reads on, to discard.
+/* Post a read; ending, a connection reads on, to discard.
  * One read into the op's own buffer (requests are answered from the work buffer while
  * it is in flight). Its result comes out of the port, not from here: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
@@ -219,10 +202,8 @@ static void post_recv(conn *c)
 }
 
 /*** requests ***/
-
 /* Answer the whole requests at the front of the work buffer, in order, into the
- * send queue. A request that arrived in pieces waits for the rest. Returns how
- * the last answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+ * send queue; one in pieces waits for the rest. Returns how the last ends. */
 static response_end serve_requests(conn *c)
 {
     http_request req;
@@ -238,7 +219,6 @@ static response_end serve_requests(conn *c)
 }
 
 /*** closing ***/
-
 /* The last step of either end: closesocket, CLOSED, and the "not CLOSED" reference goes
  * (never the last: the caller holds one). What is still posted completes with an error. */
 static void close_socket(conn *c, const char *why)
@@ -262,8 +242,7 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up
- * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
+/* Input after the last request is thrown away; past LINGER_BYTES, a reset. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -273,10 +252,8 @@ static void discard_input(conn *c)
 }
 
 /*** the next step ***/
-
 /* The one place that decides a connection's next step, after each event (a
- * completion; in 06 the sweep and the shutdown too): what its state calls for.
- * Read top to bottom, it is its life. */
+ * completion; in 06 the sweep and the shutdown too): read down, its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -287,8 +264,7 @@ static void conn_step(conn *c)
             conn_abort(c, "no room for a response");
         else if (end == RESPONSE_LAST)
             conn_finish(c, "the answer says Connection: close");
-        /* The peer's FIN while OPEN ends the requests, not the answers: no read
-         * is posted, and once all it sent is answered, finish. */
+        /* The peer's FIN ends requests, not answers: no read is posted. */
         else if (c->peer_fin && !holding_back(c))
             conn_finish(c, "the peer's FIN, and all it sent is answered");
         else
@@ -300,8 +276,7 @@ static void conn_step(conn *c)
         if (c->state != CONN_FINISHING || c->send_op.posted)
             break;
         /* All sent: our FIN; then, unless the peer's is in, read and discard
-         * until it comes: a close with bytes unread resets, and may destroy the
-         * answer. */
+         * until it comes: unread bytes at a close reset, losing the answer. */
         if (shutdown(c->sock, SD_SEND) != 0) {
             log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
             conn_abort(c, "shutdown failed");
@@ -323,8 +298,7 @@ static void conn_step(conn *c)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the
- * peer's FIN; in 06 idle and the shutdown too): OPEN -> FINISHING, and
- * conn_step sends what is queued, then our FIN. */
+ * peer's FIN; in 06 idle and the shutdown too): the queue, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
@@ -336,11 +310,9 @@ static void conn_finish(conn *c, const char *why)
 }
 
 /*** completions ***/
-
-/* Every completion comes here, whatever its outcome, under the connection's lock; the
- * io_op's kind says what completed: nothing is guessed. Once we have closed the
- * connection, a completion (our own cancel's error, or one that beat it) is only counted
- * (the worker drops the operation's reference after). */
+/* Every completion comes here, whatever its outcome, under c's lock; the
+ * io_op's kind says what completed: nothing is guessed. Once CLOSED, a
+ * completion (our cancel's error, or one that beat it) is only counted. */
 static void on_completed(io_op *op, DWORD bytes, DWORD err)
 {
     conn *c = op->conn;
@@ -398,7 +370,6 @@ static DWORD WINAPI worker(LPVOID port)
 }
 
 /*** accepting ***/
-
 /* main accepts; the worker does the rest. A new connection is handed to it through the
  * port (PostQueuedCompletionStatus, key = the connection, no OVERLAPPED), so every call
  * on the socket is made by the thread that may close it: a socket must never be closed
@@ -435,14 +406,12 @@ static void accept_loop(SOCKET listener, HANDLE port)
 }
 
 /*** main ***/
-
 int main(int argc, char **argv)
 {
     options opt;
     SOCKET listener;
     HANDLE port;
     int i;
-
     options_parse(argc, argv, TAKES_THREADS, &opt);
     net_start();
     app_init();

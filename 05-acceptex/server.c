@@ -5,12 +5,9 @@
  * no buffer; a non-blocking recv then tells data from FIN from nothing yet
  * (WSAEWOULDBLOCK: post again). Buffers are given back when empty. */
 
-/*** stage ***/
-
 #include <winsock2.h>
 #include <mswsock.h>
 #include <stdlib.h>
-
 #include "app.h"
 #include "ledger.h"
 #include "log.h"
@@ -25,15 +22,13 @@
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
-
-/* One posted operation. The OVERLAPPED and the memory it points at belong to the
- * system from the post until its completion is dequeued: one io_op per operation. */
+/* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
     op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
     int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;   /* NULL for an accept: there is no connection yet */
-    buffer       data;   /* send: the bytes in flight (untouchable until the completion) */
+    buffer       data;   /* the bytes in flight: the system's until the completion */
     op_check     check;  /* the ledger, the -v log, make DEBUG=1's guard (common/opcheck.h) */
 } io_op;
 
@@ -44,20 +39,15 @@ typedef enum {
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING",
+                                          "CLOSED"};
 
-static const char *const state_names[] = {
-    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
-    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
-};
-
-/* The states each one may move to, checked in every build by set_state():
- * forward only, to LINGERING only through FINISHING (our FIN goes after what is
- * queued), and to CLOSED once. */
+/* The states each one may move to: forward only, to LINGERING only through
+ * FINISHING (our FIN goes after what is queued), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
     [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
-    [CONN_LINGERING] = 1 << CONN_CLOSED,
-    [CONN_CLOSED]    = 0,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,  [CONN_CLOSED] = 0,
 };
 
 typedef struct conn {
@@ -67,7 +57,7 @@ typedef struct conn {
     io_op      recv_op;      /* at most one read in flight... */
     io_op      send_op;      /* ...and at most one send */
     CRITICAL_SECTION lock;   /* held while anything here, or an op's buffer, is touched */
-    volatile LONG refs;      /* 1 until CLOSED + 1 per posted operation + 1 per starter */
+    volatile LONG refs;      /* 1 until CLOSED + 1 per posted operation + 1 per helper */
     int        peer_fin;     /* the peer's FIN came: it sends no more, no read is posted */
     long       discarded;    /* bytes read and thrown away after the last request */
     buffer     in;           /* work buffer: bytes received and not yet answered */
@@ -112,8 +102,7 @@ static void conn_free(conn *c)
     free(c);
 }
 
-/* Every change of state goes through here: logged, and checked against
- * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
+/* Every change of state comes here: logged, and checked in every build. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
@@ -127,7 +116,7 @@ static void set_state(conn *c, conn_state next, const char *why)
     c->state = next;
 }
 
-/* A reference for an operation about to be posted, or for a thread starting c. */
+/* One reference per operation posted, and per helper (a thread outside one). */
 static void conn_hold(conn *c) { InterlockedIncrement(&c->refs); }
 
 /* Drop one: whoever drops the last frees c, once. Never the last under c's lock: the lock
@@ -142,10 +131,8 @@ static void conn_abort(conn *c, const char *why);  /* closing, below */
 static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
-
-/* Post the next WSASend unless one is in flight (one at a time keeps answers in order):
- * what a short send left in the op, else the queue topped up with the next piece of a
- * body, moved under the op. A post that fails means no completion will come: abort. */
+/* One WSASend at a time keeps answers in order: what a short send left, else
+ * the queue (topped up from a body). Failed, no completion comes: abort. */
 static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
@@ -182,17 +169,13 @@ static void post_send(conn *c)
 }
 
 /*** receiving ***/
-
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
+/* Requests held back: nothing more is read, the peer waits in TCP. */
 static int holding_back(const conn *c)
 {
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
-/* Post a read unless one is in flight, or the peer's FIN is in, or the
- * connection is CLOSED, or (OPEN) requests are held back; ending, a
- * connection reads on, to discard.
+/* Post a read; ending, a connection reads on, to discard.
  * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
@@ -221,9 +204,8 @@ static void post_recv(conn *c)
     }
 }
 
-/* After a zero-byte completion: take what is there with non-blocking recv, until
- * WSAEWOULDBLOCK or a short read says it is all taken; recv's 0 is the peer's FIN.
- * Returns 0, or recv's error. */
+/* After a zero-byte completion, non-blocking recv takes what is there, until
+ * WSAEWOULDBLOCK or a short read; recv's 0 is the peer's FIN. 0 or an error. */
 static DWORD read_available(conn *c)
 {
     for (;;) {
@@ -248,10 +230,8 @@ static DWORD read_available(conn *c)
 }
 
 /*** requests ***/
-
 /* Answer the whole requests at the front of the work buffer, in order, into the
- * send queue. A request that arrived in pieces waits for the rest. Returns how
- * the last answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+ * send queue; one in pieces waits for the rest. Returns how the last ends. */
 static response_end serve_requests(conn *c)
 {
     http_request req;
@@ -267,7 +247,6 @@ static response_end serve_requests(conn *c)
 }
 
 /*** closing ***/
-
 /* The last step of either end: closesocket, CLOSED, and the "not CLOSED" reference goes
  * (never the last: the caller holds one). What is still posted completes with an error. */
 static void close_socket(conn *c, const char *why)
@@ -291,8 +270,7 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up
- * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
+/* Input after the last request is thrown away; past LINGER_BYTES, a reset. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -302,10 +280,8 @@ static void discard_input(conn *c)
 }
 
 /*** the next step ***/
-
 /* The one place that decides a connection's next step, after each event (a
- * completion; in 06 the sweep and the shutdown too): what its state calls for.
- * Read top to bottom, it is its life. */
+ * completion; in 06 the sweep and the shutdown too): read down, its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -316,8 +292,7 @@ static void conn_step(conn *c)
             conn_abort(c, "no room for a response");
         else if (end == RESPONSE_LAST)
             conn_finish(c, "the answer says Connection: close");
-        /* The peer's FIN while OPEN ends the requests, not the answers: no read
-         * is posted, and once all it sent is answered, finish. */
+        /* The peer's FIN ends requests, not answers: no read is posted. */
         else if (c->peer_fin && !holding_back(c))
             conn_finish(c, "the peer's FIN, and all it sent is answered");
         else
@@ -329,8 +304,7 @@ static void conn_step(conn *c)
         if (c->state != CONN_FINISHING || c->send_op.posted)
             break;
         /* All sent: our FIN; then, unless the peer's is in, read and discard
-         * until it comes: a close with bytes unread resets, and may destroy the
-         * answer. */
+         * until it comes: unread bytes at a close reset, losing the answer. */
         if (shutdown(c->sock, SD_SEND) != 0) {
             log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
             conn_abort(c, "shutdown failed");
@@ -352,8 +326,7 @@ static void conn_step(conn *c)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the
- * peer's FIN; in 06 idle and the shutdown too): OPEN -> FINISHING, and
- * conn_step sends what is queued, then our FIN. */
+ * peer's FIN; in 06 idle and the shutdown too): the queue, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
@@ -365,11 +338,9 @@ static void conn_finish(conn *c, const char *why)
 }
 
 /*** completions ***/
-
-/* Every completion comes here, whatever its outcome, under the connection's lock; the
- * io_op's kind says what completed: nothing is guessed. Once we have closed the
- * connection, a completion (our own cancel's error, or one that beat it) is only counted
- * (the worker drops the operation's reference after). */
+/* Every completion comes here, whatever its outcome, under c's lock; the
+ * io_op's kind says what completed: nothing is guessed. Once CLOSED, a
+ * completion (our cancel's error, or one that beat it) is only counted. */
 static void on_completed(io_op *op, DWORD bytes, DWORD err)
 {
     conn *c = op->conn;
@@ -391,7 +362,6 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
 }
 
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
-
 static DWORD WINAPI worker(LPVOID port)
 {
     for (;;) {
@@ -407,30 +377,26 @@ static DWORD WINAPI worker(LPVOID port)
             log_error(0, err, "GetQueuedCompletionStatus failed");
             return 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, bytes, err);
-            continue;
+        } else {
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;  /* alive: this operation's reference is still held */
+            EnterCriticalSection(&c->lock);
+            on_completed(op, bytes, err);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);  /* the operation's reference: this may free c */
         }
-        op_dequeued(&op->check, bytes, err);
-        c = op->conn;  /* alive: this operation's reference is still held */
-        EnterCriticalSection(&c->lock);
-        on_completed(op, bytes, err);
-        LeaveCriticalSection(&c->lock);
-        conn_release(c);  /* the operation's reference: this may free c */
     }
 }
 
 /*** accepting ***/
-
-/* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
     io_op  op;  /* kind OP_ACCEPT */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
-
 static struct {
     SOCKET listener;
     HANDLE port;
@@ -441,11 +407,9 @@ static struct {
     accept_op *pool;
 } server;
 
-/* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
- * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
- * a client reset before it was accepted; no socket left) closes its socket (its state is
- * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
+/* No data is asked for: with some, the accept would complete only when the
+ * client sends, and silent clients would hold the pool. A post failing at once
+ * (a client's reset, no socket left) closes its socket (state undocumented). */
 static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err;
@@ -457,7 +421,6 @@ static BOOL post_accept(accept_op *a)
         return FALSE;
     }
     ZeroMemory(&a->op.ov, sizeof a->op.ov);
-    /* Before the call: its completion may run, and post again, before it returns. */
     a->op.posted = 1;
     op_posted(&a->op.check, OP_ACCEPT, 0, 0);
     if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
@@ -521,7 +484,6 @@ static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* main, every second or so: post again the accepts whose post failed (no socket, say). */
 static void refill_accept_pool(int count)
 {
     int i;
@@ -532,8 +494,7 @@ static void refill_accept_pool(int count)
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, ask it for AcceptEx and GetAcceptExSockaddrs
- * (Winsock extensions, not exported by ws2_32), post the pool. TRUE done. */
+/* AcceptEx, GetAcceptExSockaddrs: Winsock extensions ws2_32 does not export. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX, addrs_id = WSAID_GETACCEPTEXSOCKADDRS;
@@ -565,14 +526,12 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 }
 
 /*** main ***/
-
 int main(int argc, char **argv)
 {
     options opt;
     SOCKET listener;
     HANDLE port;
     int i;
-
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS, &opt);
     net_start();
     app_init();

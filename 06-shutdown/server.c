@@ -3,12 +3,9 @@
  * rest, wait until nothing is pending, free, print the final ledger, all zero.
  * A sweep ends what waits too long; --budget-mb bounds all buffers (503). */
 
-/*** stage ***/
-
 #include <winsock2.h>
 #include <mswsock.h>
 #include <stdlib.h>
-
 #include "app.h"
 #include "budget.h"
 #include "ledger.h"
@@ -24,9 +21,7 @@
 #define CANCEL_MS    3000         /* the cancel's wait: a closing console ends at 5 s */
 
 /*** connection ***/
-
-/* One posted operation. The OVERLAPPED and the memory it points at belong to the
- * system from the post until its completion is dequeued: one io_op per operation. */
+/* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
     op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
@@ -43,20 +38,15 @@ typedef enum {
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
+static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING",
+                                          "CLOSED"};
 
-static const char *const state_names[] = {
-    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
-    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED",
-};
-
-/* The states each one may move to, checked in every build by set_state():
- * forward only, to LINGERING only through FINISHING (our FIN goes after what is
- * queued), and to CLOSED once. */
+/* The states each one may move to: forward only, to LINGERING only through
+ * FINISHING (our FIN goes after what is queued), and to CLOSED once. */
 static const unsigned allowed_next[] = {
     [CONN_OPEN]      = 1 << CONN_FINISHING | 1 << CONN_CLOSED,
     [CONN_FINISHING] = 1 << CONN_LINGERING | 1 << CONN_CLOSED,
-    [CONN_LINGERING] = 1 << CONN_CLOSED,
-    [CONN_CLOSED]    = 0,
+    [CONN_LINGERING] = 1 << CONN_CLOSED,  [CONN_CLOSED] = 0,
 };
 static options opt;  /* the command line: the sweep and the accept pool read it */
 
@@ -79,7 +69,6 @@ typedef struct conn {
     struct conn *prev, *next;/* in open_conns once started, until CLOSED */
 } conn;
 
-/* Every started connection, so that the sweep and the shutdown can reach them all. */
 static struct {
     CRITICAL_SECTION lock;  /* taken inside a conn's lock, never the other way round */
     conn   head;            /* a ring: head.next is the newest */
@@ -87,7 +76,6 @@ static struct {
     HANDLE drained;         /* set when, stopping, nothing is open and nothing pending */
 } open_conns;
 
-/* Stopping, and nothing left open or pending (the last one out calls this): drained. */
 static void check_drained(void)
 {
     if (open_conns.stopping && ledger_drained())
@@ -135,8 +123,7 @@ static void conn_free(conn *c)
     check_drained();
 }
 
-/* Every change of state goes through here: logged, and checked against
- * allowed_next[] in every build; a move it lacks is a bug: the server stops. */
+/* Every change of state comes here: logged, and checked in every build. */
 static void set_state(conn *c, conn_state next, const char *why)
 {
     log_event(c->id, "%s -> %s: %s (%d pending)", state_names[c->state], state_names[next],
@@ -151,8 +138,7 @@ static void set_state(conn *c, conn_state next, const char *why)
     c->last_progress = c->state_since = GetTickCount64();
 }
 
-/* A reference for an operation about to be posted, or for a thread about to work on c
- * from outside a completion (the starter, the sweep, the shutdown). */
+/* One reference per operation posted, and per helper (a thread outside one). */
 static void conn_hold(conn *c) { InterlockedIncrement(&c->refs); }
 
 /* Drop one: whoever drops the last frees c, once. Never the last under c's lock: the lock
@@ -163,9 +149,8 @@ static void conn_release(conn *c)
         conn_free(c);
 }
 
-/* fn(c) on every started connection no handler holds (the sweep and the shutdown
- * never wait behind one: it comes again), under its lock: TryEnter never waits, so it
- * may be taken under the list's. The reference keeps c alive if fn closes it. */
+/* fn(c), under c's lock, on each started connection no handler holds (it comes
+ * again): TryEnter never waits, so it may be taken under the list's lock. */
 static void for_each_open(void (*fn)(conn *c))
 {
     conn *c, *next;
@@ -186,10 +171,8 @@ static void conn_abort(conn *c, const char *why);  /* closing, below */
 static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
-
-/* Post the next WSASend unless one is in flight (one at a time keeps answers in order):
- * what a short send left in the op, else the queue topped up with the next piece of a
- * body, moved under the op. A post that fails means no completion will come: abort. */
+/* One WSASend at a time keeps answers in order: what a short send left, else
+ * the queue (topped up from a body). Failed, no completion comes: abort. */
 static void post_send(conn *c)
 {
     io_op *op = &c->send_op;
@@ -227,24 +210,19 @@ static void post_send(conn *c)
 }
 
 /*** receiving ***/
-
-/* While the queue is full or a body is being produced, the next request is held back and
- * nothing more is read: the peer waits in TCP. */
+/* Requests held back: nothing more is read, the peer waits in TCP. */
 static int holding_back(const conn *c)
 {
     return c->send_queue.len >= QUEUE_HIGH || c->body.left > 0;
 }
 
-/* Over --budget-mb, a connection takes one read (enough to see a request and refuse it,
- * or answer /stats) and no more, unless the body it is taking was admitted. */
+/* Over --budget-mb, one read (to refuse a request or see /stats), no more. */
 static int reading_paused(const conn *c)
 {
     return c->reserved == 0 && c->in.len > 0 && budget_over();
 }
 
-/* Post a read unless one is in flight, or the peer's FIN is in, or the
- * connection is CLOSED, or (OPEN) requests are held back or the budget pauses
- * it; ending, a connection reads on, to discard.
+/* Post a read; ending, a connection reads on, to discard.
  * A zero-byte read: it completes when data or a FIN has arrived, and until then the
  * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
  * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
@@ -273,9 +251,8 @@ static void post_recv(conn *c)
     }
 }
 
-/* After a zero-byte completion: take what is there with non-blocking recv, until
- * WSAEWOULDBLOCK or a short read says it is all taken; recv's 0 is the peer's FIN.
- * Returns 0, or recv's error. */
+/* After a zero-byte completion, non-blocking recv takes what is there, until
+ * WSAEWOULDBLOCK or a short read; recv's 0 is the peer's FIN. 0 or an error. */
 static DWORD read_available(conn *c)
 {
     for (;;) {
@@ -303,10 +280,8 @@ static DWORD read_available(conn *c)
 }
 
 /*** requests ***/
-
 /* Answer the whole requests at the front of the work buffer, in order, into the
- * send queue. A request that arrived in pieces waits for the rest. Returns how
- * the last answer ends the connection: RESPONSE_KEEP_OPEN, it does not. */
+ * send queue; one in pieces waits for the rest. Returns how the last ends. */
 static response_end serve_requests(conn *c)
 {
     http_request req;
@@ -328,7 +303,6 @@ static response_end serve_requests(conn *c)
 }
 
 /*** closing ***/
-
 /* The last step of either end: closesocket, CLOSED, and the "not CLOSED" reference goes
  * (never the last: the caller holds one). What is still posted completes with an error. */
 static void close_socket(conn *c, const char *why)
@@ -356,8 +330,7 @@ static void conn_abort(conn *c, const char *why)
     close_socket(c, why);
 }
 
-/* A read completed after the last request: what it brought is thrown away, up
- * to LINGER_BYTES; past that the peer will not stop: only a reset stops it. */
+/* Input after the last request is thrown away; past LINGER_BYTES, a reset. */
 static void discard_input(conn *c)
 {
     c->discarded += (long)c->in.len;
@@ -367,10 +340,8 @@ static void discard_input(conn *c)
 }
 
 /*** the next step ***/
-
 /* The one place that decides a connection's next step, after each event (a
- * completion; in 06 the sweep and the shutdown too): what its state calls for.
- * Read top to bottom, it is its life. */
+ * completion; in 06 the sweep and the shutdown too): read down, its life. */
 static void conn_step(conn *c)
 {
     response_end end;
@@ -381,8 +352,7 @@ static void conn_step(conn *c)
             conn_abort(c, "no room for a response");
         else if (end == RESPONSE_LAST)
             conn_finish(c, "the answer says Connection: close");
-        /* The peer's FIN while OPEN ends the requests, not the answers: no read
-         * is posted, and once all it sent is answered, finish. */
+        /* The peer's FIN ends requests, not answers: no read is posted. */
         else if (c->peer_fin && !holding_back(c))
             conn_finish(c, "the peer's FIN, and all it sent is answered");
         else if (open_conns.stopping)
@@ -396,8 +366,7 @@ static void conn_step(conn *c)
         if (c->state != CONN_FINISHING || c->send_op.posted)
             break;
         /* All sent: our FIN; then, unless the peer's is in, read and discard
-         * until it comes: a close with bytes unread resets, and may destroy the
-         * answer. */
+         * until it comes: unread bytes at a close reset, losing the answer. */
         if (shutdown(c->sock, SD_SEND) != 0) {
             log_error(c->id, (DWORD)WSAGetLastError(), "shutdown failed");
             conn_abort(c, "shutdown failed");
@@ -419,8 +388,7 @@ static void conn_step(conn *c)
 }
 
 /* finish: the graceful end (Connection: close, HTTP/1.0, an error status, the
- * peer's FIN; in 06 idle and the shutdown too): OPEN -> FINISHING, and
- * conn_step sends what is queued, then our FIN. */
+ * peer's FIN; in 06 idle and the shutdown too): the queue, then our FIN. */
 static void conn_finish(conn *c, const char *why)
 {
     if (c->state == CONN_OPEN) {
@@ -433,11 +401,9 @@ static void conn_finish(conn *c, const char *why)
 }
 
 /*** completions ***/
-
-/* Every completion comes here, whatever its outcome, under the connection's lock; the
- * io_op's kind says what completed: nothing is guessed. Once we have closed the
- * connection, a completion (our own cancel's error, or one that beat it) is only counted
- * (the worker drops the operation's reference after). */
+/* Every completion comes here, whatever its outcome, under c's lock; the
+ * io_op's kind says what completed: nothing is guessed. Once CLOSED, a
+ * completion (our cancel's error, or one that beat it) is only counted. */
 static void on_completed(io_op *op, DWORD bytes, DWORD err)
 {
     conn *c = op->conn;
@@ -460,7 +426,6 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
 }
 
 static void on_accept_completed(io_op *op, DWORD bytes, DWORD err);  /* below */
-
 static DWORD WINAPI worker(LPVOID port)
 {
     for (;;) {
@@ -472,35 +437,32 @@ static DWORD WINAPI worker(LPVOID port)
         conn *c;
         BOOL ok = GetQueuedCompletionStatus((HANDLE)port, &bytes, &key, &ov, INFINITE);
         DWORD err = ok ? 0 : GetLastError();
-        if (ov == NULL) {  /* a quit packet from the shutdown, or the wait failed */
-            if (!ok)
-                log_error(0, err, "GetQueuedCompletionStatus failed");
-            return ok ? 0 : 1;
+        if (ov == NULL && ok)  /* a quit packet from the shutdown */
+            return 0;
+        if (ov == NULL) {  /* nothing was dequeued: the wait itself failed */
+            log_error(0, err, "GetQueuedCompletionStatus failed");
+            return 1;
         }
-        /* The OVERLAPPED names the operation; its kind says read, send or accept. */
         op = CONTAINING_RECORD(ov, io_op, ov);
         if (op->kind == OP_ACCEPT) {  /* the listener's: no connection, no lock yet */
             on_accept_completed(op, bytes, err);
-            continue;
+        } else {
+            op_dequeued(&op->check, bytes, err);
+            c = op->conn;  /* alive: this operation's reference is still held */
+            EnterCriticalSection(&c->lock);
+            on_completed(op, bytes, err);
+            LeaveCriticalSection(&c->lock);
+            conn_release(c);  /* the operation's reference: this may free c */
         }
-        op_dequeued(&op->check, bytes, err);
-        c = op->conn;  /* alive: this operation's reference is still held */
-        EnterCriticalSection(&c->lock);
-        on_completed(op, bytes, err);
-        LeaveCriticalSection(&c->lock);
-        conn_release(c);  /* the operation's reference: this may free c */
     }
 }
 
 /*** accepting ***/
-
-/* One AcceptEx in the pool: the socket it accepts into, and room for both addresses. */
 typedef struct accept_op {
     io_op  op;  /* kind OP_ACCEPT; op.posted 0: the sweep posts it again */
     SOCKET sock;
     char   addresses[2 * ADDR_SPACE];
 } accept_op;
-
 static struct {
     SOCKET listener;
     HANDLE port;
@@ -511,14 +473,14 @@ static struct {
     accept_op *pool;
 } server;
 
-/* Post one AcceptEx into a fresh socket. No data is asked for (dwReceiveDataLength 0):
- * with some, the accept would complete only when the client sends, so clients that
- * connect and say nothing would hold the pool. A post that fails at once (WSAECONNRESET:
- * a client reset before it was accepted; no socket left) closes its socket (its state is
- * not documented) and leaves the slot to main. TRUE posted, FALSE not (no completion). */
+/* No data is asked for: with some, the accept would complete only when the
+ * client sends, and silent clients would hold the pool. A post failing at once
+ * (a client's reset, no socket left) closes its socket (state undocumented). */
 static BOOL post_accept(accept_op *a)
 {
     DWORD unused, err;
+    if (open_conns.stopping)  /* the shutdown has cancelled the pool */
+        return FALSE;
     ledger_calls(CALL_SOCKET);
     a->sock = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, NULL, 0,
                          WSA_FLAG_OVERLAPPED | WSA_FLAG_NO_HANDLE_INHERIT);
@@ -527,7 +489,6 @@ static BOOL post_accept(accept_op *a)
         return FALSE;
     }
     ZeroMemory(&a->op.ov, sizeof a->op.ov);
-    /* Before the call: its completion may run, and post again, before it returns. */
     a->op.posted = 1;
     op_posted(&a->op.check, OP_ACCEPT, 0, 0);
     if (server.accept_ex(server.listener, a->sock, a->addresses, 0, ADDR_SPACE, ADDR_SPACE,
@@ -599,25 +560,22 @@ static void on_accept_completed(io_op *op, DWORD bytes, DWORD err)
     EnterCriticalSection(&server.pool_lock);
     a->op.posted = 0;
     op_dequeued(&op->check, bytes, err);
-    if (!open_conns.stopping)
-        post_accept(a);  /* if it fails, main posts it again */
+    post_accept(a);  /* if it fails, main posts it again */
     LeaveCriticalSection(&server.pool_lock);
     check_drained();
 }
 
-/* main, every second or so: post again the accepts whose post failed (no socket, say). */
 static void refill_accept_pool(int count)
 {
     int i;
     EnterCriticalSection(&server.pool_lock);
-    for (i = 0; i < count && !open_conns.stopping; i++)
+    for (i = 0; i < count; i++)
         if (!server.pool[i].op.posted)
             post_accept(&server.pool[i]);
     LeaveCriticalSection(&server.pool_lock);
 }
 
-/* Join the listener to the port, ask it for AcceptEx and GetAcceptExSockaddrs
- * (Winsock extensions, not exported by ws2_32), post the pool. TRUE done. */
+/* AcceptEx, GetAcceptExSockaddrs: Winsock extensions ws2_32 does not export. */
 static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 {
     GUID accept_ex_id = WSAID_ACCEPTEX, addrs_id = WSAID_GETACCEPTEXSOCKADDRS;
@@ -649,9 +607,7 @@ static BOOL start_accepting(SOCKET listener, HANDLE port, int count)
 }
 
 /*** shutdown ***/
-
 static HANDLE stop_requested, hurry_requested, shutdown_done, workers[256];  /* -t 1..256 */
-
 /* Each console event on a thread of its own. Ctrl+C or Ctrl+Break starts the shutdown, a
  * second one skips the drain; so does a console close (the process ends 5 s after it:
  * SPI_GETHUNGAPPTIMEOUT). A logoff or a system shutdown reaches services only. */
@@ -668,10 +624,7 @@ static BOOL WINAPI on_console_event(DWORD event)
     return TRUE;
 }
 
-/* main's sweep, a few times a second, ends a connection that makes no progress:
- * idle too long after its last answer, finish (a clean FIN, as nginx's
- * keep-alive timeout gives); a send not read, abort; a silent linger, a
- * graceful close. Else the next step: a read paused over the budget resumes. */
+/* main's sweep: no progress ends a connection (idle: a FIN, as nginx does). */
 static void sweep(conn *c)
 {
     ULONGLONG now = GetTickCount64(), quiet = now - c->last_progress;
@@ -688,15 +641,13 @@ static void sweep(conn *c)
         conn_step(c);
 }
 
-/* The shutdown's passes: finish what is open, then (the drain over) abort. */
 static void finish_for_shutdown(conn *c) { conn_finish(c, "shutting down"); }
 static void abort_for_shutdown(conn *c)
 {
     conn_abort(c, "shutting down: the drain is over");
 }
 
-/* The shutdown, in order; each step waits, bounded, for what the one before set
- * off. Returns the exit status: 0 when nothing is left. */
+/* The shutdown; each step waits, bounded, for what the one before set off. */
 static int shut_down(HANDLE port, int count)
 {
     HANDLE drained_or_hurry[2] = {open_conns.drained, hurry_requested};
@@ -715,15 +666,13 @@ static int shut_down(HANDLE port, int count)
         continue;
     closesocket(server.listener);
     check_drained();  /* in case nothing at all was open or pending */
-    /* 2. Every connection finishes: idle ones now, busy ones once their answers are
-     * sent, one a worker held during a pass (TryEnter) at the next pass... */
+    /* 2. Every connection finishes (one a worker held, at the next pass)... */
     do
         for_each_open(finish_for_shutdown);
     while (WaitForMultipleObjects(2, drained_or_hurry, FALSE, 50) == WAIT_TIMEOUT
            && GetTickCount64() < deadline);
     if (WaitForSingleObject(open_conns.drained, 0) != WAIT_OBJECT_0) {
-        /* 3. ...until the deadline: then what is left is aborted, again until nothing is
-         * pending (one a handler holds, once it returns; ERROR_OPERATION_ABORTED now). */
+        /* 3. ...then the rest is aborted, until nothing is pending. */
         log_event(0, "drain over: aborting what is left");
         deadline = GetTickCount64() + CANCEL_MS;
         do
@@ -753,15 +702,12 @@ static int shut_down(HANDLE port, int count)
 }
 
 /*** main ***/
-
 int main(int argc, char **argv)
 {
     SOCKET listener;
     HANDLE port;
-    int i;
-    int status;
+    int i, status;
     DWORD sweep_ms;
-
     options_parse(argc, argv, TAKES_THREADS | TAKES_ACCEPTS | TAKES_SHUTDOWN, &opt);
     net_start();
     app_init();
@@ -804,7 +750,6 @@ int main(int argc, char **argv)
         refill_accept_pool(opt.accepts);
     }
     status = shut_down(port, opt.threads);
-    /* A console close may now end the process. */
     SetEvent(shutdown_done);
     return status;
 }
