@@ -38,8 +38,9 @@ typedef enum {
     CONN_LINGERING,  /* our FIN is out: reading and discarding until the peer's FIN */
     CONN_CLOSED      /* closesocket done: freed once nothing is pending */
 } conn_state;
-static const char *const state_names[] = {"OPEN", "FINISHING", "LINGERING",
-                                          "CLOSED"};
+static const char *const state_names[] = {
+    [CONN_OPEN] = "OPEN", [CONN_FINISHING] = "FINISHING",
+    [CONN_LINGERING] = "LINGERING", [CONN_CLOSED] = "CLOSED"};
 
 /* The states each one may move to: forward only, to LINGERING only through
  * FINISHING (our FIN goes after what is queued), and to CLOSED once. */
