@@ -13,7 +13,7 @@
 #include "opcheck.h"
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
-#define SEND_CHUNK   65536        /* bytes offered to one send (see send_all) */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one send */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 
 /*** connection ***/
@@ -97,17 +97,17 @@ static void conn_finish(conn *c, const char *why);  /* the next step, below */
 
 /*** sending ***/
 /* send() may take fewer bytes than asked: loop until the whole response is gone. A body
- * is produced SEND_CHUNK at a time as it goes, so no response sits whole in memory. At
- * most SEND_CHUNK per call: under Wine 8 a blocking send() of several MiB to a peer that
+ * is produced SEND_MAX at a time as it goes, so no response sits whole in memory. At
+ * most SEND_MAX per call: under Wine 8 a blocking send() of several MiB to a peer that
  * reset the connection was seen never to return (scenario reset-mid-response). */
 static BOOL send_all(conn *c)
 {
     while (c->out.len > 0 || c->body.left > 0) {
         int n;
-        if (http_body_next(&c->body, &c->out, SEND_CHUNK) != 0)
+        if (http_body_next(&c->body, &c->out, SEND_MAX) != 0)
             return FALSE;
         ledger_calls(CALL_SEND);
-        n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_CHUNK ? SEND_CHUNK : (int)c->out.len, 0);
+        n = send(c->sock, buffer_begin(&c->out), c->out.len > SEND_MAX ? SEND_MAX : (int)c->out.len, 0);
         if (n == SOCKET_ERROR) {
             log_error(c->id, (DWORD)WSAGetLastError(), "send failed");
             return FALSE;
@@ -225,7 +225,7 @@ static void conn_finish(conn *c, const char *why)
 
 /*** completions ***/
 /* A read is over: its bytes are in the op's buffer; 0 bytes is the peer's FIN. */
-static void on_recv_completed(conn *c, DWORD bytes, DWORD err)
+static void on_completed(conn *c, DWORD bytes, DWORD err)
 {
     if (err != 0) {  /* failed, whatever the code: this operation is over, and the connection */
         log_error(c->id, err, "recv failed");
@@ -261,7 +261,7 @@ static DWORD WINAPI worker(LPVOID port)
             post_recv(c);
         } else {  /* the read is over, whatever its outcome */
             op_dequeued(&c->recv_op.check, bytes, err);
-            on_recv_completed(c, bytes, err);
+            on_completed(c, bytes, err);
         }
         if (c->state == CONN_CLOSED)
             conn_free(c);  /* its one operation is over: nothing can touch it now */

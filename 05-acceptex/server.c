@@ -17,7 +17,7 @@
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
 #define REFILL_MS    1000         /* main posts again the accepts whose post failed */
-#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one send */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 

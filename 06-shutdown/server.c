@@ -15,7 +15,7 @@
 
 #define READ_SIZE    4096         /* bytes asked of one recv */
 #define ADDR_SPACE   (sizeof(SOCKADDR_STORAGE) + 16)  /* per address, as AcceptEx wants */
-#define SEND_MAX     (64 * 1024)  /* bytes offered to one WSASend */
+#define SEND_MAX     (64 * 1024)  /* bytes offered to one send */
 #define QUEUE_HIGH   (64 * 1024)  /* answer no more requests while this much waits to be sent */
 #define LINGER_BYTES (4L * 1024 * 1024)  /* lingering close: discard at most this much */
 #define CANCEL_MS    3000         /* the cancel's wait: a closing console ends at 5 s */
