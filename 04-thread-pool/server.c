@@ -22,7 +22,7 @@
 /* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    op_kind      kind;   /* OP_RECV or OP_SEND: which one the port handed back */
+    op_kind      kind;   /* which operation the port handed back */
     int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;
     buffer       data;   /* the bytes in flight: the system's until the completion */
@@ -325,18 +325,19 @@ static void on_completed(io_op *op, DWORD bytes, DWORD err)
         conn_abort(c, op->kind == OP_RECV ? "recv failed" : "send failed");
         return;
     }
-    if (op->kind == OP_RECV) {  /* what it brought goes to the work buffer */
-        if (bytes == 0)  /* a read with a buffer that returns 0 bytes: the peer's FIN */
-            c->peer_fin = 1;
-        ledger_add(&the_ledger.bytes_in, bytes);
-        buffer_commit(&op->data, bytes);
-        if (buffer_append(&c->in, buffer_begin(&op->data), bytes) != 0)
-            conn_abort(c, "no room for what came");  /* cannot happen: 413/431 come first */
-        buffer_consume(&op->data, bytes);
-    } else {  /* a short send leaves the rest for the next post */
+    if (op->kind == OP_SEND) {  /* a short send leaves the rest for the next post */
         ledger_add(&the_ledger.bytes_out, bytes);
         buffer_consume(&op->data, bytes);
+        conn_step(c);
+        return;
     }
+    if (bytes == 0)  /* a read with a buffer that returns 0 bytes: the peer's FIN */
+        c->peer_fin = 1;
+    ledger_add(&the_ledger.bytes_in, bytes);
+    buffer_commit(&c->recv_op.data, bytes);  /* the op's buffer is ours again: take its bytes */
+    if (buffer_append(&c->in, buffer_begin(&c->recv_op.data), bytes) != 0)
+        conn_abort(c, "no room for what came");  /* cannot happen: 413/431 come first */
+    buffer_consume(&c->recv_op.data, bytes);
     conn_step(c);
 }
 

@@ -24,7 +24,7 @@
 /* One per operation: the system owns it and its buffer until the completion. */
 typedef struct io_op {
     OVERLAPPED   ov;     /* first, so that CONTAINING_RECORD(ov, io_op, ov) finds the op */
-    op_kind      kind;   /* OP_RECV, OP_SEND, OP_ACCEPT: which one the port handed back */
+    op_kind      kind;   /* which operation the port handed back */
     int          posted; /* from the post until its completion is dequeued */
     struct conn *conn;   /* NULL for an accept: there is no connection yet */
     buffer       data;   /* the bytes in flight: the system's until the completion */
