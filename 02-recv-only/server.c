@@ -119,9 +119,10 @@ static BOOL send_all(conn *c)
 }
 
 /*** receiving ***/
-/* Post one read into the op's own buffer. Its result is not here: it comes out of the
- * port (lpNumberOfBytesRecvd is NULL; WSA_IO_PENDING means "posted"). Any other error
- * means no completion will come: the connection is closed. */
+/* Post a read; ending, a connection reads on, to discard.
+ * One read into the op's own buffer, the system's until its completion.
+ * Its result comes from the port, not from here: lpNumberOfBytesRecvd is NULL,
+ * WSA_IO_PENDING means "posted"; any other error, no completion: close. */
 static void post_recv(conn *c)
 {
     WSABUF wsabuf;

@@ -156,9 +156,9 @@ static int holding_back(const conn *c)
 }
 
 /* Post a read; ending, a connection reads on, to discard.
- * One read into the op's own buffer (requests are answered from the work buffer while
- * it is in flight). Its result comes out of the port, not from here: lpNumberOfBytesRecvd
- * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
+ * One read into the op's own buffer, apart from the work buffer being answered.
+ * Its result comes from the port, not from here: lpNumberOfBytesRecvd is NULL,
+ * WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
 {
     WSABUF wsabuf;

@@ -1,9 +1,8 @@
 /* 05-acceptex: AcceptEx on the port, and zero-byte reads (C10, C4).
  * A pool of AcceptEx requests waits on the port (-a N), each completion posting
- * the next: no thread blocks in accept(), and with no data asked, a silent
- * client holds none. An idle connection waits in a zero-byte WSARecv, holding
- * no buffer; a non-blocking recv then tells data from FIN from nothing yet
- * (WSAEWOULDBLOCK: post again). Buffers are given back when empty. */
+ * the next: no thread blocks in accept(); asking no data, a silent client holds
+ * none. An idle connection waits in a zero-byte WSARecv, holding no buffer, then
+ * a non-blocking recv takes what came. Buffers are given back when empty. */
 
 #include <winsock2.h>
 #include <mswsock.h>
@@ -177,9 +176,9 @@ static int holding_back(const conn *c)
 }
 
 /* Post a read; ending, a connection reads on, to discard.
- * A zero-byte read: it completes when data or a FIN has arrived, and until then the
- * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
- * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
+ * A zero-byte read: done when data or a FIN came; meanwhile no buffer is held.
+ * Its result comes from the port, not from here: lpNumberOfBytesRecvd is NULL,
+ * WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
 {
     static char nothing[1];

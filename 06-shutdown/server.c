@@ -224,9 +224,9 @@ static int reading_paused(const conn *c)
 }
 
 /* Post a read; ending, a connection reads on, to discard.
- * A zero-byte read: it completes when data or a FIN has arrived, and until then the
- * connection holds no read buffer. Its result comes out of the port: lpNumberOfBytesRecvd
- * is NULL, WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
+ * A zero-byte read: done when data or a FIN came; meanwhile no buffer is held.
+ * Its result comes from the port, not from here: lpNumberOfBytesRecvd is NULL,
+ * WSA_IO_PENDING means "posted"; any other error, no completion: abort. */
 static void post_recv(conn *c)
 {
     static char nothing[1];
