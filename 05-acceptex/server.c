@@ -62,7 +62,7 @@ typedef struct conn {
     long       discarded;    /* bytes read and thrown away after the last request */
     buffer     in;           /* work buffer: bytes received and not yet answered */
     buffer     send_queue;   /* responses waiting for the send in flight to finish */
-    http_body  body;         /* the rest of a /big body, produced as the queue drains */
+    http_body  body;         /* the rest of a /big body, produced as it is sent */
 } conn;
 
 static conn *conn_new(SOCKET sock, long id)
@@ -258,7 +258,7 @@ static void close_socket(conn *c, const char *why)
 
 /* abort: the end by a reset (a failed operation, a peer that will not stop sending):
  * cancel what is in flight, SO_LINGER {1, 0}, closesocket. The client sees a reset, and
- * knows its answer is not whole. (A socket closed with a read pending resets anyway.) */
+ * knows its answer is not whole. (A read pending resets too, unless our FIN is out.) */
 static void conn_abort(conn *c, const char *why)
 {
     static const struct linger reset = {1, 0};

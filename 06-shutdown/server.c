@@ -63,7 +63,7 @@ typedef struct conn {
     long       discarded;    /* bytes read and thrown away after the last request */
     buffer     in;           /* work buffer: bytes received and not yet answered */
     buffer     send_queue;   /* responses waiting for the send in flight to finish */
-    http_body  body;         /* the rest of a /big body, produced as the queue drains */
+    http_body  body;         /* the rest of a /big body, produced as it is sent */
     LONG64     reserved;     /* of the budget, for the body of the request on its way */
     ULONGLONG  last_progress;/* GetTickCount64() at a change of state, bytes moved */
     ULONGLONG  state_since;  /* GetTickCount64() at the last change of state */
