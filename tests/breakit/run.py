@@ -69,7 +69,9 @@ JOBS = max(1, int(os.environ.get("BREAKIT_JOBS") or max(2, CPUS)))
 # What in a server log or a suite's output says how the mistake was caught, best first.
 EVIDENCE = [
     ("the debug guard (common/opcheck.h)", re.compile(r"opcheck: .*")),
+    ("set_state's table (every build)", re.compile(r".*allowed_next\[\] lacks.*")),
     ("a Wine crash report", re.compile(r".*(Unhandled exception|page fault).*")),
+    ("an assert of common/", re.compile(r"Assertion failed: .*")),
 ]
 
 
