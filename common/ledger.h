@@ -30,8 +30,8 @@ typedef enum {
     CALL_WSARECV   = 1 << 6,   /* WSARecv posted */
     CALL_WSASEND   = 1 << 7,   /* WSASend posted */
     CALL_DEQUEUE   = 1 << 8,   /* a completion dequeued */
-    CALL_RECV      = 1 << 9,   /* recv(): blocking in 01, non-blocking 05/06 */
-    CALL_SEND      = 1 << 10   /* send(), blocking (01, 02) */
+    CALL_RECV      = 1 << 9,   /* recv(): blocking, or after a zero-byte read */
+    CALL_SEND      = 1 << 10   /* send(), blocking */
 } call_kind;
 #define CALL_KINDS 11
 /* The calls a connection costs once. */
