@@ -57,11 +57,11 @@ for s in "${skipped[@]}"; do echo "SKIP $s"; done
 # Which lane a suite runs in (TEST_LANES > 1): break-it (7-8 min on 2 loaded cores) alone,
 # the two scenario passes one a lane, the others shared out so the lanes end about together.
 declare -A lane_of=(
-    [break-it]=1
+    [break-it]=1 [fuzz-test]=1 [cmake-test]=1
     [scenario-test]=2 [shutdown-test]=2 [fault-test]=2 [check-notes]=2 [log-test]=2
     [clients-test]=2
     [debug-scenario-test]=3 [win-client-test]=3 [browser-test]=3 [load-test]=3
-    [fuzz-test]=3 [unit-test]=3 [opcheck-test]=3 [cmake-test]=3
+    [unit-test]=3 [opcheck-test]=3
 )
 lanes=${TEST_LANES:-3}
 # suites named: one after the other, unless TEST_LANES says otherwise
