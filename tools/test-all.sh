@@ -54,8 +54,8 @@ if [ "${OS:-}" = Windows_NT ]; then
 fi
 if [ $# -gt 0 ]; then suites=("$@") skipped=(); fi
 for s in "${skipped[@]}"; do echo "SKIP $s"; done
-# Which lane a suite runs in (TEST_LANES > 1): break-it (7-8 min on 2 loaded cores) alone,
-# the two scenario passes one a lane, the others shared out so the lanes end about together.
+# Which lane a suite runs in (TEST_LANES > 1): break-it (6-8 min on 2 cores) with a few short
+# ones, the two scenario passes one a lane, the others shared out so the lanes end together.
 declare -A lane_of=(
     [break-it]=1 [fuzz-test]=1 [cmake-test]=1
     [scenario-test]=2 [shutdown-test]=2 [fault-test]=2 [check-notes]=2 [log-test]=2
