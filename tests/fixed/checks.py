@@ -217,23 +217,26 @@ def post_body():
     return f"{detail}; " + wait_freed(ids)
 
 
+def answered_then_closed(request, status_wanted, what):
+    """On a new connection: request, then one answer with status_wanted and
+    Connection: close, then the end of the stream."""
+    s = connect()
+    s.sendall(request)
+    status, headers, _, rest = read_answer(s, b"")
+    expect(status == status_wanted
+           and headers.get("connection", "").lower() == "close",
+           f"{what}: {status}, not {status_wanted} with Connection: close "
+           f"({headers.get('connection')!r})")
+    expect_eof(s, rest)
+    s.close()
+
+
 def conn_close():
     def act():
-        s = connect()
-        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-                  b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
-        status, headers, _, rest = read_answer(s, b"")
-        expect(status == 200 and headers.get("connection", "").lower() == "close",
-               f"{status}, Connection: {headers.get('connection')!r}")
-        expect_eof(s, rest)
-        s.close()
-        s = connect()
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        status, headers, _, rest = read_answer(s, b"")
-        expect(status == 200 and headers.get("connection", "").lower() == "close",
-               f"HTTP/1.0: {status}, Connection: {headers.get('connection')!r}")
-        expect_eof(s, rest)
-        s.close()
+        answered_then_closed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                             b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 200,
+                             "Connection: close")
+        answered_then_closed(b"GET / HTTP/1.0\r\n\r\n", 200, "HTTP/1.0")
         return 2, "one answer, then the end, twice (Connection: close, HTTP/1.0)"
     ids, detail = opened_by(act)
     return f"{detail}; " + wait_freed(ids, {i: "both FINs" for i in ids})
@@ -310,20 +313,11 @@ def reset_sending():
 
 def too_large():
     def act():
-        s = connect()
-        s.sendall(b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 5000)
-        status, headers, _, rest = read_answer(s, b"")
-        expect(status == 400 and headers.get("connection", "").lower() == "close",
-               f"a 5 KB header: {status}, not 400 with Connection: close")
-        expect_eof(s, rest)
-        s.close()
-        s = connect()
-        s.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
-        status, headers, _, rest = read_answer(s, b"")
-        expect(status == 413 and headers.get("connection", "").lower() == "close",
-               f"Content-Length 100000: {status}, not 413 with Connection: close")
-        expect_eof(s, rest)
-        s.close()
+        answered_then_closed(b"GET / HTTP/1.1\r\nX-Long: " + b"a" * 5000, 400,
+                             "a 5 KB header")
+        answered_then_closed(b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                             b"Content-Length: 100000\r\n\r\n", 413,
+                             "Content-Length 100000")
         return 2, "400, then 413, each then the end"
     ids, detail = opened_by(act)
     return f"{detail}; " + wait_freed(ids)
